@@ -1,0 +1,131 @@
+"""The request pipeline: route → authenticate → rate-limit (+ revocation) → handler → envelope.
+
+This is the one place where domain exceptions and dependency outages become HTTP errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+
+import msgspec
+from pymongo.errors import ConnectionFailure, PyMongoError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from api.auth import views as auth_views
+from api.deps import Deps
+from api.errors import (
+    ApiError,
+    Forbidden,
+    InternalError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from api.health import views as health_views
+from api.http import Request, Response, Route, Router
+from api.profiles import views as profile_views
+from api.wire import encode, iso, utc_now
+
+log = logging.getLogger("api")
+
+MAX_BODY_BYTES = 1 << 20
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_OUTAGES = (ConnectionFailure, RedisConnectionError, RedisTimeoutError, TimeoutError)
+
+
+class _ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    details: object
+
+
+class _Envelope(msgspec.Struct):
+    error: _ErrorBody
+    timestamp: str
+    request_id: str
+
+
+def error_response(error: ApiError, request_id: str) -> Response:
+    details = error.message if error.details is None else error.details
+    body = _Envelope(_ErrorBody(error.code, error.message, details), iso(utc_now()), request_id)
+    return Response(status=error.status, body=encode(body), headers=dict(error.headers))
+
+
+def request_id_for(headers: Mapping[str, str]) -> str:
+    """Keep a caller's (or a load balancer's) id when it is sane, so logs line up end to end."""
+    incoming = headers.get("x-request-id", "")
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{secrets.token_hex(8)}"
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send Authorization: Bearer <access token>")
+    return token.strip()
+
+
+class App:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        extra_checks: Mapping[str, health_views.Check] | None = None,
+        extra_routes: Iterable[Route] = (),
+    ) -> None:
+        self.deps = deps
+        checks = {**health_views.dependency_checks(deps), **(extra_checks or {})}
+        self.router = Router(
+            [
+                *health_views.routes(deps, checks),
+                *auth_views.routes(deps),
+                *profile_views.routes(deps),
+                *extra_routes,
+            ]
+        )
+
+    async def handle(self, req: Request) -> Response:
+        req.request_id = request_id_for(req.headers)
+        rate_headers: dict[str, str] = {}
+        try:
+            if len(req.body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"Bodies are limited to {MAX_BODY_BYTES} bytes")
+            route, req.path_params = self.router.match(req.method, req.path)
+            if route.auth != "none":
+                principal = self.deps.tokens.verify_access(bearer_token(req.headers))
+                if route.auth == "admin" and principal.role != "admin":
+                    raise Forbidden("This route needs an admin account")
+                req.principal = principal
+            if route.rate_class is not None and req.principal is not None:
+                state = await self.deps.limiter.hit(
+                    route.rate_class,
+                    req.principal.account_id,
+                    account_id=req.principal.account_id,
+                    family=req.principal.family,
+                )
+                rate_headers = state.headers() if state else {}
+            response = await route.handler(req)
+        except ApiError as error:
+            response = error_response(error, req.request_id)
+        except _OUTAGES as exc:
+            log.warning("request %s: dependency unavailable: %r", req.request_id, exc)
+            response = error_response(
+                ServiceUnavailable("A backing store is unavailable; retry shortly"),
+                req.request_id,
+            )
+            response.headers["Retry-After"] = "1"
+        except PyMongoError as exc:
+            log.error("request %s: database error: %r", req.request_id, exc)
+            response = error_response(InternalError(), req.request_id)
+        except Exception:
+            log.exception(
+                "request %s: unhandled error on %s %s", req.request_id, req.method, req.path
+            )
+            response = error_response(InternalError(), req.request_id)
+        for name, value in rate_headers.items():
+            response.headers.setdefault(name, value)
+        response.headers["X-Request-Id"] = req.request_id
+        return response

@@ -1,0 +1,59 @@
+"""Routes of seed A "Authentication", register, and the JWKS."""
+
+from __future__ import annotations
+
+from api.accounts.models import RegisterRequest
+from api.auth import service
+from api.auth.models import LoginRequest, Ok, RefreshRequest
+from api.deps import Deps
+from api.http import Request, Response, Route, json_response
+from api.wire import decode
+
+
+def routes(deps: Deps) -> list[Route]:
+    async def limited(subject: str, account_id: str = "") -> dict[str, str]:
+        """Auth budgets are keyed by the email tried (or the token's account), not the caller."""
+        state = await deps.limiter.hit("auth", subject.strip().lower(), account_id=account_id)
+        return state.headers() if state else {}
+
+    async def register(req: Request) -> Response:
+        body = decode(req.body, RegisterRequest)
+        headers = await limited(body.email)
+        response = json_response(await service.register(deps, body), status=201)
+        response.headers.update(headers)
+        return response
+
+    async def login(req: Request) -> Response:
+        body = decode(req.body, LoginRequest)
+        headers = await limited(body.email)
+        response = json_response(
+            await service.login(deps, email=body.email, password=body.password)
+        )
+        response.headers.update(headers)
+        return response
+
+    async def refresh(req: Request) -> Response:
+        body = decode(req.body, RefreshRequest)
+        account_id, _, _ = deps.tokens.read_refresh(body.refresh_token)
+        headers = await limited(account_id, account_id)
+        response = json_response(await service.refresh(deps, refresh_token=body.refresh_token))
+        response.headers.update(headers)
+        return response
+
+    async def logout(req: Request) -> Response:
+        assert req.principal is not None
+        await deps.tokens.revoke_family(req.principal.account_id, req.principal.family)
+        return json_response(Ok())
+
+    async def jwks(req: Request) -> Response:
+        response = json_response(deps.tokens.jwks())
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    return [
+        Route("POST", "/v1/auth/register", register, auth="none"),
+        Route("POST", "/v1/auth/login", login, auth="none"),
+        Route("POST", "/v1/auth/refresh", refresh, auth="none"),
+        Route("POST", "/v1/auth/logout", logout, rate_class="auth"),
+        Route("GET", "/v1/.well-known/jwks.json", jwks, auth="none"),
+    ]

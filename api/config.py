@@ -1,0 +1,117 @@
+"""Typed settings read once from the environment, with defaults that make ``make run`` work.
+
+Static settings (where the databases are, key material, token lifetimes) come from the
+environment. Runtime settings (rate-limit budgets, log level) can also be changed live through
+the Serve deployment's ``user_config``; see :class:`RuntimeConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+
+class ConfigError(RuntimeError):
+    """A setting is present but unusable: fail loudly at start-up, not on the first request."""
+
+
+class RateBudget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``limit`` requests per ``window_s`` seconds, per account (or per email for auth)."""
+
+    limit: int
+    window_s: int
+
+
+def _default_budgets() -> dict[str, RateBudget]:
+    # Seed A's budgets: auth 10/min, content 1000/h, streaming 100/min, analytics 500/h.
+    return {
+        "auth": RateBudget(10, 60),
+        "content": RateBudget(1000, 3600),
+        "streaming": RateBudget(100, 60),
+        "analytics": RateBudget(500, 3600),
+    }
+
+
+class RuntimeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Settings an SRE may change without a redeploy (Serve ``user_config``)."""
+
+    rate_limits: dict[str, RateBudget] = msgspec.field(default_factory=_default_budgets)
+    rate_limits_enabled: bool = True
+    log_level: str = "INFO"
+    token_cache_size: int = 100_000
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _parse_budgets(raw: str) -> dict[str, RateBudget]:
+    """``auth=10/60,content=1000/3600`` overrides the named classes, keeps the others."""
+    budgets = _default_budgets()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            name, spec = item.split("=", 1)
+            limit, window = spec.split("/", 1)
+            budgets[name.strip()] = RateBudget(int(limit), int(window))
+        except ValueError as exc:
+            raise ConfigError(f"RATE_LIMITS entry {item!r} is not NAME=LIMIT/SECONDS") from exc
+    return budgets
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a replica or a tool needs to reach the stack. Build with :meth:`from_env`."""
+
+    mongodb_url: str
+    mongodb_db: str
+    redis_url: str
+    data_dir: Path
+    jwt_keys_dir: Path
+    jwt_issuer: str
+    access_ttl_s: int
+    refresh_ttl_s: int
+    admin_email: str
+    admin_password: str
+    demo_email: str
+    demo_password: str
+    public_base_url: str
+    dependency_timeout_ms: int
+    runtime: RuntimeConfig
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(_env("STREAMING_DATA_DIR", "var")).resolve()
+        budgets_raw = os.environ.get("RATE_LIMITS", "")
+        runtime = RuntimeConfig(
+            rate_limits=_parse_budgets(budgets_raw),
+            rate_limits_enabled=_env("RATE_LIMITS_ENABLED", "1") not in ("0", "false", "no"),
+            log_level=_env("LOG_LEVEL", "INFO"),
+        )
+        return cls(
+            mongodb_url=_env("MONGODB_URL", "mongodb://127.0.0.1:27018/"),
+            mongodb_db=_env("MONGODB_DB", "streaming"),
+            redis_url=_env("REDIS_URL", "redis://127.0.0.1:6380/0"),
+            data_dir=data_dir,
+            jwt_keys_dir=Path(_env("JWT_KEYS_DIR", str(data_dir / "keys"))),
+            jwt_issuer=_env("JWT_ISSUER", "streaming-api"),
+            access_ttl_s=_env_int("ACCESS_TOKEN_TTL_S", 3600),
+            refresh_ttl_s=_env_int("REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+            admin_email=_env("ADMIN_EMAIL", "admin@example.com"),
+            admin_password=_env("ADMIN_PASSWORD", "admin-change-me"),
+            demo_email=_env("DEMO_EMAIL", "demo@example.com"),
+            demo_password=_env("DEMO_PASSWORD", "demo-password"),
+            public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            dependency_timeout_ms=_env_int("DEPENDENCY_TIMEOUT_MS", 2000),
+            runtime=runtime,
+        )

@@ -1,0 +1,51 @@
+"""The collaborators a replica builds once and every route shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from api.auth.keys import KeyRing
+from api.auth.tokens import TokenService
+from api.config import RuntimeConfig, Settings
+from api.ratelimit import RateLimiter
+from api.storage import Document, mongo_client, redis_client
+
+
+@dataclass(slots=True)
+class Deps:
+    settings: Settings
+    mongo: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    redis: Redis
+    tokens: TokenService
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings, *, generate_keys: bool = False) -> Deps:
+        mongo = mongo_client(settings)
+        redis = redis_client(settings)
+        keys = KeyRing.load(settings.jwt_keys_dir, generate=generate_keys)
+        tokens = TokenService(
+            redis,
+            keys,
+            issuer=settings.jwt_issuer,
+            access_ttl_s=settings.access_ttl_s,
+            refresh_ttl_s=settings.refresh_ttl_s,
+            cache_size=settings.runtime.token_cache_size,
+        )
+        limiter = RateLimiter(
+            redis, settings.runtime.rate_limits, settings.runtime.rate_limits_enabled
+        )
+        return cls(settings, mongo, mongo[settings.mongodb_db], redis, tokens, limiter)
+
+    def reconfigure(self, runtime: RuntimeConfig) -> None:
+        self.limiter.configure(runtime.rate_limits, runtime.rate_limits_enabled)
+        self.tokens.resize_cache(runtime.token_cache_size)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.mongo.close()

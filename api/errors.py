@@ -1,0 +1,78 @@
+"""Domain exceptions. Each carries seed A's error code and its fixed HTTP status.
+
+Services raise these; :mod:`api.http` is the one place that turns them into the envelope
+``{"error": {"code", "message", "details"}, "timestamp", "request_id"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    default_message: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+class InvalidRequest(ApiError):
+    status, code, default_message = 400, "INVALID_REQUEST", "The request is invalid"
+
+
+class Unauthorized(ApiError):
+    status, code, default_message = 401, "UNAUTHORIZED", "Invalid or missing authentication"
+
+
+class Forbidden(ApiError):
+    status, code, default_message = 403, "FORBIDDEN", "Insufficient permissions"
+
+
+class NotFound(ApiError):
+    status, code, default_message = 404, "NOT_FOUND", "Resource not found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code, default_message = 405, "METHOD_NOT_ALLOWED", "Method not allowed on this path"
+
+
+class Conflict(ApiError):
+    status, code, default_message = 409, "CONFLICT", "The request conflicts with current state"
+
+
+class ProfileLimitReached(ApiError):
+    status, code, default_message = (
+        409,
+        "PROFILE_LIMIT_REACHED",
+        "An account has at most 5 profiles",
+    )
+
+
+class PayloadTooLarge(ApiError):
+    status, code, default_message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large"
+
+
+class RateLimited(ApiError):
+    status, code, default_message = 429, "RATE_LIMITED", "Too many requests"
+
+
+class InternalError(ApiError):
+    pass
+
+
+class ServiceUnavailable(ApiError):
+    status, code, default_message = (
+        503,
+        "SERVICE_UNAVAILABLE",
+        "Service temporarily unavailable",
+    )

@@ -1,0 +1,50 @@
+"""``/healthz`` (this process answers) and ``/readyz`` (its dependencies answer, in time)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from api.deps import Deps
+from api.http import Request, Response, Route, json_response
+
+Check = Callable[[], Awaitable[object]]
+
+
+def dependency_checks(deps: Deps) -> dict[str, Check]:
+    return {
+        "mongodb": lambda: deps.mongo.admin.command("ping"),
+        "redis": deps.redis.ping,
+    }
+
+
+async def run_checks(checks: Mapping[str, Check], timeout_s: float) -> dict[str, str]:
+    async def one(check: Check) -> str:
+        try:
+            await asyncio.wait_for(check(), timeout_s)
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
+
+    results = await asyncio.gather(*(one(check) for check in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+def routes(deps: Deps, checks: Mapping[str, Check]) -> list[Route]:
+    timeout_s = deps.settings.dependency_timeout_ms / 1000
+
+    async def healthz(req: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(req: Request) -> Response:
+        results = await run_checks(checks, timeout_s)
+        ready = all(result == "ok" for result in results.values())
+        return json_response(
+            {"status": "ready" if ready else "not_ready", "checks": results},
+            status=200 if ready else 503,
+        )
+
+    return [
+        Route("GET", "/healthz", healthz, auth="none"),
+        Route("GET", "/readyz", readyz, auth="none"),
+    ]

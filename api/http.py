@@ -1,0 +1,115 @@
+"""A framework-free request/response pair and the route table.
+
+The Serve ingress adapts Starlette's request to :class:`Request`; unit tests build one directly.
+Routing is a dict lookup for static paths and one compiled regex per templated path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from api import wire
+from api.errors import MethodNotAllowed, NotFound
+
+Auth = Literal["none", "user", "admin"]
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    account_id: str
+    role: str
+    plan: str
+    country: str
+    family: str  # refresh-token family; revoking it revokes this access token too
+    expires_at: int
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    request_id: str = ""
+    path_params: dict[str, str] = field(default_factory=dict)
+    principal: Principal | None = None
+    client: str = ""
+
+    @property
+    def account_id(self) -> str:
+        assert self.principal is not None, "route declared auth='none' but reads the principal"
+        return self.principal.account_id
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(status=status, body=wire.encode(value))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Handler
+    auth: Auth = "user"
+    rate_class: str | None = None
+
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+class Router:
+    """Maps (method, path) to a route; unknown path → 404, known path wrong method → 405."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._static: dict[str, dict[str, Route]] = {}
+        self._templated: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        by_template: dict[str, dict[str, Route]] = {}
+        for route in routes:
+            if route.auth != "none" and route.rate_class is None:
+                # The revocation check rides on the rate-limit call: an authenticated route
+                # without a rate class would skip it.
+                raise ValueError(f"{route.method} {route.template} needs a rate class")
+            methods = by_template.setdefault(route.template, {})
+            if route.method in methods:
+                raise ValueError(f"duplicate route {route.method} {route.template}")
+            methods[route.method] = route
+        for template, methods in by_template.items():
+            if "{" not in template:
+                self._static[template] = methods
+            else:
+                pattern = _PARAM.sub(lambda m: f"(?P<{m[1]}>[^/]+)", template)
+                self._templated.append((re.compile(f"^{pattern}$"), methods))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        path = path.rstrip("/") or "/"
+        methods = self._static.get(path)
+        params: dict[str, str] = {}
+        if methods is None:
+            for pattern, candidate in self._templated:
+                if found := pattern.match(path):
+                    methods, params = candidate, found.groupdict()
+                    break
+        if methods is None:
+            raise NotFound(f"No route for {path}")
+        route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+        if route is None:
+            allowed = ", ".join(sorted(methods))
+            raise MethodNotAllowed(f"{method} is not allowed on {path}", headers={"Allow": allowed})
+        return route, params

@@ -1,0 +1,52 @@
+"""Routes of seed A "User Profiles"."""
+
+from __future__ import annotations
+
+from api.deps import Deps
+from api.http import Request, Response, Route, json_response
+from api.profiles import service
+from api.profiles.models import CreateProfile, ProfileList, ProfileView, UpdateProfile
+from api.wire import decode
+
+
+def routes(deps: Deps) -> list[Route]:
+    base_url = deps.settings.public_base_url
+
+    async def list_profiles(req: Request) -> Response:
+        found = await service.list_for(deps.db, account_id=req.account_id)
+        return json_response(ProfileList([ProfileView.of(p) for p in found]))
+
+    async def create(req: Request) -> Response:
+        body = decode(req.body, CreateProfile)
+        profile = await service.create(
+            deps.db, account_id=req.account_id, body=body, base_url=base_url
+        )
+        return json_response(ProfileView.of(profile), status=201)
+
+    async def get(req: Request) -> Response:
+        profile = await service.get(
+            deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"]
+        )
+        return json_response(ProfileView.of(profile))
+
+    async def update(req: Request) -> Response:
+        body = decode(req.body, UpdateProfile)
+        profile = await service.update(
+            deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"], body=body
+        )
+        return json_response(ProfileView.of(profile))
+
+    async def delete(req: Request) -> Response:
+        await service.delete(
+            deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"]
+        )
+        return Response(status=204)
+
+    one = "/v1/users/profiles/{profile_id}"
+    return [
+        Route("GET", "/v1/users/profiles", list_profiles, rate_class="content"),
+        Route("POST", "/v1/users/profiles", create, rate_class="content"),
+        Route("GET", one, get, rate_class="content"),
+        Route("PUT", one, update, rate_class="content"),
+        Route("DELETE", one, delete, rate_class="content"),
+    ]

@@ -1,0 +1,54 @@
+"""Clients for MongoDB and Redis, built so that an outage fails fast instead of hanging.
+
+Both clients are created once per process. Timeouts come from ``DEPENDENCY_TIMEOUT_MS``: a
+request that cannot reach a store within it answers 503 ``SERVICE_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from api.config import Settings
+
+Document = dict[str, Any]
+
+
+def mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
+    timeout = settings.dependency_timeout_ms
+    return AsyncMongoClient(
+        settings.mongodb_url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout,
+        connectTimeoutMS=timeout,
+        socketTimeoutMS=max(timeout, 10_000),
+        appname="streaming-api",
+    )
+
+
+def redis_client(settings: Settings) -> Redis:
+    timeout = settings.dependency_timeout_ms / 1000
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+        max_connections=256,
+    )
+
+
+async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
+    """Idempotent: run at bootstrap and safe to run again on every deploy."""
+    await db.accounts.create_index([("email", ASCENDING)], unique=True, name="email_unique")
+    await db.profiles.create_index([("account_id", ASCENDING)], name="by_account")
+
+
+def to_document(value: msgspec.Struct) -> Document:
+    """A struct as a BSON-ready dict: datetimes stay datetimes, field renames (``_id``) apply."""
+    doc: Document = msgspec.to_builtins(value, builtin_types=(datetime,))
+    return doc

@@ -1,0 +1,59 @@
+"""The API ingress: a thin Serve deployment that adapts Starlette requests to :class:`api.app.App`.
+
+Its dependencies (database clients, key ring, shard handles) are built in ``__init__``; its
+runtime settings arrive through ``reconfigure(user_config)``; Serve's health check calls the
+same liveness logic as ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from ray import serve
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
+
+from actors.pool import ShardPool
+from api.app import App
+from api.config import RuntimeConfig, Settings
+from api.deps import Deps
+from api.http import Request
+
+
+@serve.deployment
+class Ingress:
+    def __init__(self, shard_count: int) -> None:
+        settings = Settings.from_env()
+        self.deps = Deps.build(settings)
+        self.shards = ShardPool(shard_count)
+        self.app = App(self.deps, extra_checks={"actors": self.shards.ping_all})
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        runtime = msgspec.convert(user_config, RuntimeConfig)
+        self.deps.reconfigure(runtime)
+        logging.getLogger("api").setLevel(runtime.log_level)
+
+    async def check_health(self) -> None:
+        # Liveness only: a replica is healthy while its event loop answers. Restarting replicas
+        # because MongoDB is down would not bring MongoDB back; /readyz reports that instead.
+        return None
+
+    async def __call__(self, request: StarletteRequest) -> StarletteResponse:
+        response = await self.app.handle(
+            Request(
+                method=request.method,
+                path=request.url.path,
+                query=request.query_params,
+                headers=request.headers,
+                body=await request.body(),
+                client=request.client.host if request.client else "",
+            )
+        )
+        return StarletteResponse(
+            content=response.body if response.status != 204 else None,
+            status_code=response.status,
+            headers=response.headers,
+            media_type=response.content_type if response.status != 204 else None,
+        )

