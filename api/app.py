@@ -89,7 +89,6 @@ class App:
 
     async def handle(self, req: Request) -> Response:
         req.request_id = request_id_for(req.headers)
-        rate_headers: dict[str, str] = {}
         try:
             if len(req.body) > MAX_BODY_BYTES:
                 raise PayloadTooLarge(f"Bodies are limited to {MAX_BODY_BYTES} bytes")
@@ -106,7 +105,7 @@ class App:
                     account_id=req.principal.account_id,
                     family=req.principal.family,
                 )
-                rate_headers = state.headers() if state else {}
+                req.rate_headers = state.headers() if state else {}
             response = await route.handler(req)
         except ApiError as error:
             response = error_response(error, req.request_id)
@@ -125,7 +124,7 @@ class App:
                 "request %s: unhandled error on %s %s", req.request_id, req.method, req.path
             )
             response = error_response(InternalError(), req.request_id)
-        for name, value in rate_headers.items():
+        for name, value in req.rate_headers.items():
             response.headers.setdefault(name, value)
         response.headers["X-Request-Id"] = req.request_id
         return response

@@ -40,6 +40,8 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     principal: Principal | None = None
     client: str = ""
+    # Set by whoever counted this request against a budget; added to any response, errors too.
+    rate_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def account_id(self) -> str:

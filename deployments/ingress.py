@@ -51,6 +51,8 @@ class Ingress:
                 client=request.client.host if request.client else "",
             )
         )
+        # Serve echoes the request's X-Request-Id (the id App.handle used) on every response.
+        response.headers.pop("X-Request-Id", None)
         return StarletteResponse(
             content=response.body if response.status != 204 else None,
             status_code=response.status,

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -45,7 +47,9 @@ class Managed:
     log_path: Path
 
     @classmethod
-    def start(cls, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Managed:
+    def start(
+        cls, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> Managed:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             proc = subprocess.Popen(

@@ -11,34 +11,26 @@ from api.wire import decode
 
 
 def routes(deps: Deps) -> list[Route]:
-    async def limited(subject: str, account_id: str = "") -> dict[str, str]:
+    async def count(req: Request, subject: str, account_id: str = "") -> None:
         """Auth budgets are keyed by the email tried (or the token's account), not the caller."""
         state = await deps.limiter.hit("auth", subject.strip().lower(), account_id=account_id)
-        return state.headers() if state else {}
+        req.rate_headers = state.headers() if state else {}
 
     async def register(req: Request) -> Response:
         body = decode(req.body, RegisterRequest)
-        headers = await limited(body.email)
-        response = json_response(await service.register(deps, body), status=201)
-        response.headers.update(headers)
-        return response
+        await count(req, body.email)
+        return json_response(await service.register(deps, body), status=201)
 
     async def login(req: Request) -> Response:
         body = decode(req.body, LoginRequest)
-        headers = await limited(body.email)
-        response = json_response(
-            await service.login(deps, email=body.email, password=body.password)
-        )
-        response.headers.update(headers)
-        return response
+        await count(req, body.email)
+        return json_response(await service.login(deps, email=body.email, password=body.password))
 
     async def refresh(req: Request) -> Response:
         body = decode(req.body, RefreshRequest)
         account_id, _, _ = deps.tokens.read_refresh(body.refresh_token)
-        headers = await limited(account_id, account_id)
-        response = json_response(await service.refresh(deps, refresh_token=body.refresh_token))
-        response.headers.update(headers)
-        return response
+        await count(req, account_id, account_id)
+        return json_response(await service.refresh(deps, refresh_token=body.refresh_token))
 
     async def logout(req: Request) -> Response:
         assert req.principal is not None

@@ -25,7 +25,11 @@ async def test_errors_use_seed_a_envelope_with_request_id(app: App) -> None:
     assert response.status == 404 and response.headers["X-Request-Id"] == "abc-1"
     body = _json(response.body)
     assert set(body) == {"error", "timestamp", "request_id"} and body["request_id"] == "abc-1"
-    assert body["error"] == {"code": "NOT_FOUND", "message": "No route for /v1/nowhere", "details": "No route for /v1/nowhere"}
+    assert body["error"] == {
+        "code": "NOT_FOUND",
+        "message": "No route for /v1/nowhere",
+        "details": "No route for /v1/nowhere",
+    }
 
 
 async def test_wrong_method_405_and_missing_token_401(app: App) -> None:
@@ -37,21 +41,32 @@ async def test_wrong_method_405_and_missing_token_401(app: App) -> None:
 
 
 async def test_register_validates_and_returns_201(app: App) -> None:
-    bad = await app.handle(Request("POST", "/v1/auth/register", body=b'{"email": "x@y.io", "password": 1}'))
+    bad = await app.handle(
+        Request("POST", "/v1/auth/register", body=b'{"email": "x@y.io", "password": 1}')
+    )
     assert bad.status == 400 and _json(bad.body)["error"]["details"].startswith("password:")  # type: ignore[index]
     good = await app.handle(
-        Request("POST", "/v1/auth/register", body=b'{"email": "app-test@y.io", "password": "long-enough"}')
+        Request(
+            "POST",
+            "/v1/auth/register",
+            body=b'{"email": "app-test@y.io", "password": "long-enough"}',
+        )
     )
     assert good.status == 201 and "X-RateLimit-Limit" in good.headers
     token = _json(good.body)["access_token"]
-    listed = await app.handle(Request("GET", "/v1/users/profiles", headers={"authorization": f"Bearer {token}"}))
+    listed = await app.handle(
+        Request("GET", "/v1/users/profiles", headers={"authorization": f"Bearer {token}"})
+    )
     assert listed.status == 200 and len(_json(listed.body)["profiles"]) == 1  # type: ignore[arg-type]
     assert listed.headers["X-RateLimit-Limit"] == "1000"
 
 
 async def test_store_outage_is_503_not_a_hang(settings: Settings) -> None:
     down = msgspec.structs.replace(
-        settings, mongodb_url="mongodb://127.0.0.1:9/", redis_url="redis://127.0.0.1:9/0", dependency_timeout_ms=300
+        settings,
+        mongodb_url="mongodb://127.0.0.1:9/",
+        redis_url="redis://127.0.0.1:9/0",
+        dependency_timeout_ms=300,
     )
     deps = Deps.build(down)
     try:
@@ -59,7 +74,10 @@ async def test_store_outage_is_503_not_a_hang(settings: Settings) -> None:
         response = await app.handle(
             Request("POST", "/v1/auth/login", body=b'{"email": "a@b.io", "password": "whatever1"}')
         )
-        assert response.status == 503 and _json(response.body)["error"]["code"] == "SERVICE_UNAVAILABLE"  # type: ignore[index]
+        assert (
+            response.status == 503
+            and _json(response.body)["error"]["code"] == "SERVICE_UNAVAILABLE"
+        )  # type: ignore[index]
         ready = await app.handle(Request("GET", "/readyz"))
         assert ready.status == 503
     finally:

@@ -29,9 +29,13 @@ async def test_register_then_login_returns_seed_a_shape(deps: Deps) -> None:
 
 async def test_duplicate_email_conflicts_and_wrong_password_is_401(deps: Deps) -> None:
     email = _email()
-    await service.create_account(deps, email=email, password="password-1", country="US", plan="premium")
+    await service.create_account(
+        deps, email=email, password="password-1", country="US", plan="premium"
+    )
     with pytest.raises(Conflict):
-        await service.create_account(deps, email=email, password="password-2", country="US", plan="basic")
+        await service.create_account(
+            deps, email=email, password="password-2", country="US", plan="basic"
+        )
     with pytest.raises(Unauthorized):
         await service.login(deps, email=email, password="wrong-password")
     with pytest.raises(Unauthorized):
@@ -40,7 +44,9 @@ async def test_duplicate_email_conflicts_and_wrong_password_is_401(deps: Deps) -
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(deps: Deps) -> None:
     email = _email()
-    await service.create_account(deps, email=email, password="password-1", country="US", plan="standard")
+    await service.create_account(
+        deps, email=email, password="password-1", country="US", plan="standard"
+    )
     first = await service.login(deps, email=email, password="password-1")
     second = await service.refresh(deps, refresh_token=first.refresh_token)
     assert second.refresh_token != first.refresh_token
@@ -52,25 +58,37 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(deps: Deps) -> None:
     principal = deps.tokens.verify_access(second.access_token)
     with pytest.raises(Unauthorized, match="revoked"):
         await deps.limiter.hit(
-            "content", principal.account_id, account_id=principal.account_id, family=principal.family
+            "content",
+            principal.account_id,
+            account_id=principal.account_id,
+            family=principal.family,
         )
 
 
 async def test_logout_revokes_access_and_refresh_at_once(deps: Deps) -> None:
     email = _email()
-    await service.create_account(deps, email=email, password="password-1", country="US", plan="standard")
+    await service.create_account(
+        deps, email=email, password="password-1", country="US", plan="standard"
+    )
     tokens = await service.login(deps, email=email, password="password-1")
     principal = deps.tokens.verify_access(tokens.access_token)
     await deps.tokens.revoke_family(principal.account_id, principal.family)
     with pytest.raises(Unauthorized):
-        await deps.limiter.hit("content", principal.account_id, account_id=principal.account_id, family=principal.family)
+        await deps.limiter.hit(
+            "content",
+            principal.account_id,
+            account_id=principal.account_id,
+            family=principal.family,
+        )
     with pytest.raises(Unauthorized):
         await service.refresh(deps, refresh_token=tokens.refresh_token)
 
 
 async def test_tampered_and_wrong_type_tokens_are_refused(deps: Deps) -> None:
     email = _email()
-    await service.create_account(deps, email=email, password="password-1", country="US", plan="standard")
+    await service.create_account(
+        deps, email=email, password="password-1", country="US", plan="standard"
+    )
     tokens = await service.login(deps, email=email, password="password-1")
     with pytest.raises(Unauthorized):
         deps.tokens.verify_access(tokens.access_token[:-4] + "AAAA")

@@ -20,7 +20,9 @@ def test_generated_key_persists_and_publishes_with_kid(tmp_path: Path) -> None:
 
 def test_a_verifier_with_only_the_jwks_checks_a_token(tmp_path: Path) -> None:
     ring = KeyRing.load(tmp_path, generate=True)
-    token = jwt.encode({"sub": "x"}, ring.active.private, ALGORITHM, headers={"kid": ring.active.kid})
+    token = jwt.encode(
+        {"sub": "x"}, ring.active.private, ALGORITHM, headers={"kid": ring.active.kid}
+    )
     public = jwt.PyJWK(ring.jwks()["keys"][0])
     assert jwt.decode(token, public, algorithms=[ALGORITHM])["sub"] == "x"
 

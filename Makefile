@@ -1,0 +1,31 @@
+# The two commands: `make run` and `make test`. Everything else is a convenience.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test unit e2e lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)  ## MongoDB, Redis, Ray + Serve (HAProxy) on http://127.0.0.1:8000; Ctrl-C stops all
+	$(PY) -m stack
+
+test: $(STAMP)  ## the whole suite: unit tests, then end-to-end on the real stack
+	$(PY) -m pytest tests
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy api actors deployments
+
+clean:
+	rm -rf $(VENV) var
