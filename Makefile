@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e lint clean
+.PHONY: run test unit e2e lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+bench: $(STAMP)  ## throughput of API routes beside the hello-world Serve endpoint → docs/benchmarks.md
+	$(PY) -m loadtest.bench

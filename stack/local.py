@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -13,8 +15,8 @@ from typing import Any
 
 from api.config import Settings
 from stack.bootstrap import bootstrap
-from stack.processes import Managed
-from stack.ray_cluster import RayHead, RayPorts, serve_env, write_config
+from stack.processes import Managed, free_port
+from stack.ray_cluster import RayHead, RayPorts, private_ports, serve_env, write_config
 from stack.stores import start_mongo, start_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,23 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Managed] = field(default_factory=list)
     head: RayHead | None = None
+    scratch_dirs: list[Path] = field(default_factory=list)  # removed on stop
+
+    @classmethod
+    def private(cls, data_dir: Path, user_config: dict[str, Any] | None = None) -> LocalStack:
+        """A stack on free ports and fresh temp dirs, with its own embedded stores."""
+        ray_temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        haproxy_dir = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
+        return cls(
+            data_dir=data_dir,
+            ray_temp_dir=ray_temp_dir,
+            haproxy_dir=haproxy_dir,
+            scratch_dirs=[ray_temp_dir, haproxy_dir],
+            ports=private_ports(),
+            mongo_port=free_port(),
+            redis_port=free_port(),
+            user_config=user_config,
+        )
 
     @property
     def log_dir(self) -> Path:
@@ -119,3 +138,8 @@ class LocalStack:
             say(f"stopping {proc.name}")
             proc.stop()
         self.procs.clear()
+
+    def remove_scratch(self) -> None:
+        """Private stacks only: drop Ray's temp dir (logs included) once no longer needed."""
+        for path in self.scratch_dirs:
+            shutil.rmtree(path, ignore_errors=True)

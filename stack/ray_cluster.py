@@ -21,7 +21,7 @@ from typing import Any
 import psutil
 import yaml
 
-from stack.processes import Managed, wait_for_port
+from stack.processes import Managed, free_port, wait_for_port
 
 
 @dataclass
@@ -44,6 +44,30 @@ class RayPorts:
     fallback_proxy_grpc: int = 9500
     direct_ingress_http: tuple[int, int] = (30000, 31000)  # replicas' own HTTP ports
     direct_ingress_grpc: tuple[int, int] = (40000, 41000)
+
+
+def private_ports() -> RayPorts:
+    """Free ports for every listener, so a second stack runs beside ``make run``."""
+    return RayPorts(
+        gcs=free_port(),
+        dashboard=free_port(),
+        http=free_port(),
+        haproxy_metrics=free_port(),
+        haproxy_stats=free_port(),
+        client_server=free_port(),
+        metrics_export=free_port(),
+        dashboard_agent_grpc=free_port(),
+        dashboard_agent_http=free_port(),
+        runtime_env_agent=free_port(),
+        node_manager=free_port(),
+        object_manager=free_port(),
+        min_worker=22000,
+        max_worker=22999,
+        fallback_proxy_http=free_port(),
+        fallback_proxy_grpc=free_port(),
+        direct_ingress_http=(33000, 33200),
+        direct_ingress_grpc=(43000, 43200),
+    )
 
 
 def _ray_bin(name: str) -> str:

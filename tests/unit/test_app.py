@@ -82,3 +82,30 @@ async def test_store_outage_is_503_not_a_hang(settings: Settings) -> None:
         assert ready.status == 503
     finally:
         await deps.close()
+
+
+async def test_admin_routes_refuse_normal_accounts_with_403(deps: Deps) -> None:
+    from api.auth import service as auth
+    from api.http import Response, Route
+
+    async def secret(req: Request) -> Response:
+        return Response(status=200, body=b"{}")
+
+    app = App(
+        deps,
+        extra_routes=[Route("GET", "/v1/admin/probe", secret, auth="admin", rate_class="content")],
+    )
+    user = await auth.create_account(
+        deps, email="plain-user@y.io", password="long-enough", country="US", plan="basic"
+    )
+    admin = await auth.create_account(
+        deps, email="boss@y.io", password="long-enough", country="US", plan="premium", role="admin"
+    )
+    for account, status in ((user, 403), (admin, 200)):
+        tokens = await deps.tokens.issue(auth.subject_of(account))
+        response = await app.handle(
+            Request(
+                "GET", "/v1/admin/probe", headers={"authorization": f"Bearer {tokens.access_token}"}
+            )
+        )
+        assert response.status == status
