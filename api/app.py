@@ -16,6 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.auth import views as auth_views
+from api.catalog import admin as catalog_admin
+from api.catalog import views as catalog_views
 from api.deps import Deps
 from api.errors import (
     ApiError,
@@ -26,8 +28,13 @@ from api.errors import (
     Unauthorized,
 )
 from api.health import views as health_views
+from api.home import views as home_views
 from api.http import Request, Response, Route, Router
+from api.lists import views as list_views
 from api.profiles import views as profile_views
+from api.ratings import views as rating_views
+from api.recommendations import views as recommendation_views
+from api.search import views as search_views
 from api.wire import encode, iso, utc_now
 
 log = logging.getLogger("api")
@@ -77,12 +84,23 @@ class App:
         extra_routes: Iterable[Route] = (),
     ) -> None:
         self.deps = deps
-        checks = {**health_views.dependency_checks(deps), **(extra_checks or {})}
+        checks = {
+            **health_views.dependency_checks(deps),
+            "catalog": deps.catalog.check,
+            **(extra_checks or {}),
+        }
         self.router = Router(
             [
                 *health_views.routes(deps, checks),
                 *auth_views.routes(deps),
                 *profile_views.routes(deps),
+                *catalog_views.routes(deps, deps.trending),
+                *catalog_admin.routes(deps),
+                *search_views.routes(deps),
+                *list_views.routes(deps),
+                *rating_views.routes(deps),
+                *recommendation_views.routes(deps, deps.trending),
+                *home_views.routes(deps, deps.trending),
                 *extra_routes,
             ]
         )

@@ -8,8 +8,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from api.activity.trending import TrendingBoard
 from api.auth.keys import KeyRing
 from api.auth.tokens import TokenService
+from api.catalog.store import CatalogStore
 from api.config import RuntimeConfig, Settings
 from api.ratelimit import RateLimiter
 from api.storage import Document, mongo_client, redis_client
@@ -23,6 +25,8 @@ class Deps:
     redis: Redis
     tokens: TokenService
     limiter: RateLimiter
+    catalog: CatalogStore
+    trending: TrendingBoard
 
     @classmethod
     def build(cls, settings: Settings, *, generate_keys: bool = False) -> Deps:
@@ -40,12 +44,23 @@ class Deps:
         limiter = RateLimiter(
             redis, settings.runtime.rate_limits, settings.runtime.rate_limits_enabled
         )
-        return cls(settings, mongo, mongo[settings.mongodb_db], redis, tokens, limiter)
+        db = mongo[settings.mongodb_db]
+        return cls(
+            settings,
+            mongo,
+            db,
+            redis,
+            tokens,
+            limiter,
+            CatalogStore(db, redis),
+            TrendingBoard(redis),
+        )
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:
         self.limiter.configure(runtime.rate_limits, runtime.rate_limits_enabled)
         self.tokens.resize_cache(runtime.token_cache_size)
 
     async def close(self) -> None:
+        await self.catalog.stop()
         await self.redis.aclose()
         await self.mongo.close()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -46,9 +46,17 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     """Idempotent: run at bootstrap and safe to run again on every deploy."""
     await db.accounts.create_index([("email", ASCENDING)], unique=True, name="email_unique")
     await db.profiles.create_index([("account_id", ASCENDING)], name="by_account")
+    await db.mylist.create_index([("profile_id", ASCENDING), ("added_at", DESCENDING)])
+    await db.ratings.create_index([("profile_id", ASCENDING), ("rated_at", DESCENDING)])
+    await db.progress.create_index([("profile_id", ASCENDING), ("updated_at", DESCENDING)])
 
 
 def to_document(value: msgspec.Struct) -> Document:
     """A struct as a BSON-ready dict: datetimes stay datetimes, field renames (``_id``) apply."""
     doc: Document = msgspec.to_builtins(value, builtin_types=(datetime,))
     return doc
+
+
+def as_text(value: object) -> str:
+    """Redis answers bytes (we do not set decode_responses: payloads stay binary-safe)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -30,10 +30,13 @@ class Ingress:
         self.shards = ShardPool(shard_count)
         self.app = App(self.deps, extra_checks={"actors": self.shards.ping_all})
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
         runtime = msgspec.convert(user_config, RuntimeConfig)
         self.deps.reconfigure(runtime)
         logging.getLogger("api").setLevel(runtime.log_level)
+        # Serve calls this at start, on the replica's event loop: warm the catalog snapshot now
+        # rather than on the first request.
+        self.deps.catalog.start()
 
     async def check_health(self) -> None:
         # Liveness only: a replica is healthy while its event loop answers. Restarting replicas

@@ -1,14 +1,19 @@
-"""First-start data: indexes, the admin account and the demo account. Idempotent."""
+"""First-start data: indexes, the admin and demo accounts, the demo catalog. Idempotent."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from api.auth import service as auth
 from api.config import Settings
 from api.deps import Deps
 from api.storage import ensure_indexes
+from stack.load_catalog import ensure_catalog_indexes, load
+
+Say = Callable[[str], None]
 
 
-async def bootstrap(settings: Settings) -> None:
+async def bootstrap(settings: Settings, catalog_titles: int = 5000, say: Say = print) -> None:
     deps = Deps.build(settings, generate_keys=True)
     try:
         await ensure_indexes(deps.db)
@@ -26,5 +31,11 @@ async def bootstrap(settings: Settings) -> None:
             plan="premium",
             role="user",
         )
+        await ensure_catalog_indexes(deps.db)
+        if catalog_titles and await deps.db.titles.find_one({}, projection={"_id": 1}) is None:
+            say(f"loading the demo catalog ({catalog_titles:,} titles)")
+            await load(
+                deps.db, catalog_titles, base_url=settings.public_base_url, say=lambda _: None
+            )
     finally:
         await deps.close()

@@ -34,6 +34,7 @@ class LocalStack:
     redis_port: int = 6380
     num_cpus: int = max(2, os.cpu_count() or 2)
     user_config: dict[str, Any] | None = None
+    catalog_titles: int = int(os.environ.get("DEMO_CATALOG_TITLES", "5000"))
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Managed] = field(default_factory=list)
     head: RayHead | None = None
@@ -92,7 +93,7 @@ class LocalStack:
         saved = dict(os.environ)
         os.environ.update(env)
         try:
-            asyncio.run(bootstrap(Settings.from_env()))
+            asyncio.run(bootstrap(Settings.from_env(), self.catalog_titles, say))
         finally:
             os.environ.clear()
             os.environ.update(saved)

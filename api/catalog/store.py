@@ -1,0 +1,142 @@
+"""Each replica's live copy of the catalog: loaded once from MongoDB, then kept current.
+
+Writers (admin routes, the loader) update MongoDB and then append the changed ids to a Redis
+stream. Every replica tails that stream about once a second and refetches only those titles, so
+an edit is searchable everywhere within seconds without a MongoDB query per request. A replica
+that falls behind the stream's trimmed history simply reloads everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from api.catalog.models import Title
+from api.catalog.snapshot import CatalogSnapshot
+from api.errors import ServiceUnavailable
+from api.search.index import SearchIndex
+from api.storage import Document, as_text
+
+log = logging.getLogger("api.catalog")
+
+CHANGES_STREAM = "catalog:changes"
+_STREAM_MAXLEN = 10_000
+
+
+async def announce_reload(redis: Redis) -> None:
+    """After a bulk load: every replica reloads the whole catalog (and keeps serving meanwhile)."""
+    await redis.xadd(CHANGES_STREAM, {"reload": "1"}, maxlen=_STREAM_MAXLEN, approximate=True)
+
+
+async def announce_changes(redis: Redis, title_ids: Iterable[str]) -> None:
+    """Tell every replica which titles changed (call after the MongoDB write succeeded)."""
+    ids = ",".join(title_ids)
+    if ids:
+        await redis.xadd(CHANGES_STREAM, {"ids": ids}, maxlen=_STREAM_MAXLEN, approximate=True)
+
+
+class CatalogStore:
+    def __init__(self, db: AsyncDatabase[Document], redis: Redis, poll_s: float = 1.0) -> None:
+        self._db = db
+        self._redis = redis
+        self._poll_s = poll_s
+        self._snapshot = CatalogSnapshot([])
+        self._index = SearchIndex([])
+        self._loaded = asyncio.Event()
+        self._cursor = "0-0"
+        self._stale = False  # our stream position was trimmed away: reload, keep serving
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def snapshot(self) -> CatalogSnapshot:
+        return self._snapshot
+
+    @property
+    def index(self) -> SearchIndex:
+        return self._index
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def ready(self, timeout_s: float = 60.0) -> CatalogSnapshot:
+        """The snapshot, once the first load finished; 503 while a fresh replica is loading."""
+        if not self._loaded.is_set():
+            self.start()
+            try:
+                await asyncio.wait_for(self._loaded.wait(), timeout_s)
+            except TimeoutError:
+                raise ServiceUnavailable("The catalog is still loading; retry shortly") from None
+        return self._snapshot
+
+    async def check(self) -> None:
+        """Readiness probe: starts the first load if needed, raises until it completed."""
+        if not self._loaded.is_set():
+            self.start()
+            raise RuntimeError("catalog not loaded yet")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if not self._loaded.is_set() or self._stale:
+                    await self._load_all()
+                else:
+                    await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("catalog refresh failed; retrying")
+            await asyncio.sleep(self._poll_s)
+
+    async def _fetch(self, query: dict[str, Any]) -> list[Title]:
+        return [msgspec.convert(doc, Title) async for doc in self._db.titles.find(query)]
+
+    async def _load_all(self) -> None:
+        # Note the stream position first: a change made during the load is replayed after it.
+        last = await self._redis.xrevrange(CHANGES_STREAM, count=1)
+        cursor = as_text(last[0][0]) if last else "0-0"
+        titles = await self._fetch({})
+        titles.sort(key=lambda title: title.id)
+        snapshot = await asyncio.to_thread(CatalogSnapshot, titles)
+        index = await asyncio.to_thread(SearchIndex, titles)
+        self._snapshot, self._index, self._cursor = snapshot, index, cursor
+        self._stale = False
+        self._loaded.set()
+        log.info("catalog loaded: %d titles", len(titles))
+
+    async def _follow(self) -> None:
+        entries = await self._redis.xrange(CHANGES_STREAM, min=f"({self._cursor}", count=1000)
+        if not entries:
+            return
+        if self._cursor != "0-0" and not await self._redis.xrange(
+            CHANGES_STREAM, min=self._cursor, max=self._cursor
+        ):
+            self._stale = True  # changes we never saw were trimmed away
+            return
+        ids = sorted(
+            {i for _, fields in entries for i in as_text((fields or {})[b"ids"]).split(",")}
+        )
+        found = await self._fetch({"_id": {"$in": ids}})
+        removed = sorted(set(ids) - {title.id for title in found})
+        old = self._snapshot
+        snapshot = await asyncio.to_thread(old.with_changes, found, removed)
+        self._index.replace(
+            {snapshot.by_id[title.id]: title for title in found}
+            | {old.by_id[i]: None for i in removed if i in old.by_id}
+        )
+        self._snapshot = snapshot
+        self._cursor = as_text(entries[-1][0])
