@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,14 +32,36 @@ BENCH_BUDGET = {"limit": 1_000_000_000, "window_s": 3600}  # counted in Redis, n
 class Scenario:
     name: str
     method: str
-    path: str
+    paths: tuple[str, ...]
     needs_token: bool
 
 
-SCENARIOS = [
-    Scenario("hello-world Serve endpoint (ceiling)", "GET", "/bench/hello", False),
-    Scenario("GET /v1/users/profiles", "GET", "/v1/users/profiles", True),
-]
+def scenarios(base_url: str, token: str) -> list[Scenario]:
+    """The routes measured, with search queries drawn from the live catalog."""
+    names = [
+        str(item["title"])
+        for item in _get(base_url, "/v1/content/browse?limit=50", token)["content"]
+    ]  # type: ignore[index]
+    queries = []
+    for name in names:
+        first = name.split()[-1]
+        queries += [name, name[:2] + name[3:] if len(name) > 4 else name, first[:4]]
+    search = tuple(f"/v1/search?q={urllib.parse.quote(q)}&limit=10" for q in queries)
+    browse = tuple(
+        f"/v1/content/browse?{q}"
+        for q in (
+            "limit=20",
+            "genre=comedy&limit=20",
+            "type=series&page=3&limit=20",
+            "rating=PG&limit=50",
+        )
+    )
+    return [
+        Scenario("hello-world Serve endpoint (ceiling)", "GET", ("/bench/hello",), False),
+        Scenario("GET /v1/users/profiles", "GET", ("/v1/users/profiles",), True),
+        Scenario("GET /v1/content/browse", "GET", browse, True),
+        Scenario("GET /v1/search", "GET", search, True),
+    ]
 
 
 @dataclass
@@ -49,6 +72,14 @@ class Sample:
     p99: float
     requests: int
     failures: int
+
+
+def _get(base_url: str, path: str, token: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"{base_url}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)  # type: ignore[no-any-return]
 
 
 def _post(url: str, body: dict[str, str]) -> dict[str, object]:
@@ -71,7 +102,8 @@ def run_locust(base_url: str, scenario: Scenario, token: str, users: int, second
         env = {
             **os.environ,
             "BENCH_METHOD": scenario.method,
-            "BENCH_PATH": scenario.path,
+            "BENCH_PATHS": "\n".join(scenario.paths),
+            "BENCH_NAME": scenario.name,
             "BENCH_TOKEN": token if scenario.needs_token else "",
         }
         subprocess.run(
@@ -115,8 +147,15 @@ def run_locust(base_url: str, scenario: Scenario, token: str, users: int, second
     )
 
 
-def render(results: dict[str, list[Sample]], users: int, seconds: int, runs: int) -> str:
-    ceiling = statistics.median(s.rps for s in results[SCENARIOS[0].name])
+def render(
+    plan: list[Scenario],
+    results: dict[str, list[Sample]],
+    users: int,
+    seconds: int,
+    runs: int,
+    search: str,
+) -> str:
+    ceiling = statistics.median(s.rps for s in results[plan[0].name])
     lines = [
         "# Benchmarks",
         "",
@@ -130,7 +169,7 @@ def render(results: dict[str, list[Sample]], users: int, seconds: int, runs: int
         "| scenario | requests/s | ratio to ceiling | p50 ms | p95 ms | p99 ms | failures |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in SCENARIOS:
+    for scenario in plan:
         samples = results[scenario.name]
         rps = statistics.median(s.rps for s in samples)
         lines.append(
@@ -141,11 +180,38 @@ def render(results: dict[str, list[Sample]], users: int, seconds: int, runs: int
             f"| {sum(s.failures for s in samples)} of {sum(s.requests for s in samples):,} |"
         )
     lines += ["", "Every pass, requests/s:", ""]
-    for scenario in SCENARIOS:
+    for scenario in plan:
         passes = ", ".join(f"{s.rps:,.0f}" for s in results[scenario.name])
         lines.append(f"- {scenario.name}: {passes}")
-    lines += ["", "Reproduce: `make bench` (or `BASE_URL=http://host:8000 make bench`)."]
+    lines += [
+        "",
+        search,
+        "",
+        "Reproduce: `make bench` (or `BASE_URL=http://host:8000 make bench`).",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def search_section(sizes: str) -> str:
+    """In-process search latency (no HTTP), at each catalog size: the index alone."""
+    from loadtest.search_bench import measure
+
+    lines = [
+        "## Search in-process",
+        "",
+        "`SearchIndex.search` over the demo catalog, one thread, a mix of exact names, typos,",
+        "prefixes, cast, directors and genres (`loadtest/search_bench.py`).",
+        "",
+        "| titles | build s | p50 ms | p95 ms | p99 ms |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size in (int(s) for s in sizes.split(",") if s):
+        m = measure(size)
+        lines.append(
+            f"| {size:,} | {m['build_s']:.1f} | {m['p50_ms']:.2f} | {m['p95_ms']:.2f} | {m['p99_ms']:.2f} |"
+        )
+        print(f"search at {size:,} titles: p99 {m['p99_ms']:.2f} ms", flush=True)
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -154,6 +220,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--search-sizes", default="5000,100000", help="catalog sizes for the in-process search run"
+    )
     args = parser.parse_args()
 
     stack = None
@@ -169,9 +238,10 @@ def main() -> int:
         base_url = stack.base_url
     try:
         token = provision_token(base_url)
-        results: dict[str, list[Sample]] = {s.name: [] for s in SCENARIOS}
+        plan = scenarios(base_url, token)
+        results: dict[str, list[Sample]] = {s.name: [] for s in plan}
         for run in range(args.runs):
-            for scenario in SCENARIOS:
+            for scenario in plan:
                 sample = run_locust(base_url, scenario, token, args.users, args.seconds)
                 results[scenario.name].append(sample)
                 print(
@@ -179,7 +249,8 @@ def main() -> int:
                     flush=True,
                 )
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(results, args.users, args.seconds, args.runs))
+        search = search_section(args.search_sizes)
+        args.out.write_text(render(plan, results, args.users, args.seconds, args.runs, search))
         print(f"wrote {args.out}")
     finally:
         if stack is not None:

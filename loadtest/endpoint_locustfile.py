@@ -1,12 +1,14 @@
 """A closed-loop Locust user that hammers one endpoint: the building block of ``make bench``.
 
-Configured by environment (the runner sets it): ``BENCH_METHOD``, ``BENCH_PATH``, optional
+Configured by environment (the runner sets it): ``BENCH_METHOD``, ``BENCH_PATHS`` (one or more
+paths, newline-separated, used round-robin, all reported under ``BENCH_NAME``), optional
 ``BENCH_TOKEN`` (sent as a Bearer token) and ``BENCH_BODY`` (JSON). No think time: like
 ``wrk -c N``, each user sends its next request as soon as the last one answers.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from locust import FastHttpUser, constant, task
@@ -17,7 +19,11 @@ class EndpointUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.method = os.environ.get("BENCH_METHOD", "GET")
-        self.target = os.environ["BENCH_PATH"]
+        paths = os.environ["BENCH_PATHS"].split("\n")
+        self.targets = itertools.cycle(
+            paths[self.environment.runner.user_count % len(paths) :] + paths
+        )
+        self.name = os.environ.get("BENCH_NAME", paths[0])
         self.body = os.environ.get("BENCH_BODY")
         token = os.environ.get("BENCH_TOKEN")
         self.request_headers = {"Content-Type": "application/json"}
@@ -27,5 +33,9 @@ class EndpointUser(FastHttpUser):
     @task
     def hit(self) -> None:
         self.client.request(
-            self.method, self.target, headers=self.request_headers, data=self.body, name=self.target
+            self.method,
+            next(self.targets),
+            headers=self.request_headers,
+            data=self.body,
+            name=self.name,
         )

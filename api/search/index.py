@@ -360,24 +360,26 @@ def _fetch_size(visible: BoolArray | None, share: float | None = None) -> int:
 def similarity(query: str, values: list[str]) -> FloatArray:
     """How well ``query`` matches each value, in [0, 1], before field weights.
 
-    The best of: whole-string ratio (typos), ratio against the value's first len(query)
-    characters (autocomplete), token-set ratio (a subset of the words, any order) and partial
+    The best of: whole-string ratio (typos); ratio against the value's first len(query)
+    characters (autocomplete); token-set ratio (whole words, any order, or a subset); partial
     ratio (a fragment from the middle). The last three are discounted so that only an exact
-    value reaches 1.0.
+    value reaches 1.0, and the two fragment scores are squared so that a misspelt fragment
+    ("crime" against "Crimson ...") falls well below an exact match in a weaker field.
     """
     if not values:
         return np.zeros(0)
     prefixes = [value[: len(query)] for value in values]
     best = _cdist(query, values, fuzz.ratio)
-    np.maximum(best, _cdist(query, prefixes, fuzz.ratio) * _PREFIX_FACTOR, out=best)
     np.maximum(best, _cdist(query, values, fuzz.token_set_ratio) * _TOKEN_SET_FACTOR, out=best)
-    np.maximum(best, _cdist(query, values, fuzz.partial_ratio) * _PARTIAL_FACTOR, out=best)
-    return best / 100.0
+    np.maximum(best, _cdist(query, prefixes, fuzz.ratio) ** 2 * _PREFIX_FACTOR, out=best)
+    np.maximum(best, _cdist(query, values, fuzz.partial_ratio) ** 2 * _PARTIAL_FACTOR, out=best)
+    return best
 
 
 def _cdist(query: str, choices: list[str], scorer: Callable[..., float]) -> FloatArray:
+    """Similarity of ``query`` to each choice, scaled to [0, 1]."""
     matrix = process.cdist([query], choices, scorer=scorer, dtype=np.float64)
-    return np.asarray(matrix[0], dtype=np.float64)
+    return np.asarray(matrix[0], dtype=np.float64) / 100.0
 
 
 def _field_values(title: Title) -> Iterable[tuple[int, str]]:

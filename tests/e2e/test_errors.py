@@ -92,4 +92,9 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"mongodb": "ok", "redis": "ok", "actors": "ok"}
+    assert ready.json()["checks"] == {
+        "mongodb": "ok",
+        "redis": "ok",
+        "catalog": "ok",
+        "actors": "ok",
+    }
