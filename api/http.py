@@ -44,6 +44,11 @@ class Request:
     rate_headers: dict[str, str] = field(default_factory=dict)
 
     @property
+    def wants_fresh(self) -> bool:
+        """``Cache-Control: no-cache``: the client asks us to recompute, not replay."""
+        return "no-cache" in self.headers.get("cache-control", "")
+
+    @property
     def account_id(self) -> str:
         assert self.principal is not None, "route declared auth='none' but reads the principal"
         return self.principal.account_id

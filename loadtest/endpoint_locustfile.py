@@ -29,6 +29,8 @@ class EndpointUser(FastHttpUser):
         self.request_headers = {"Content-Type": "application/json"}
         if token:
             self.request_headers["Authorization"] = f"Bearer {token}"
+        if os.environ.get("BENCH_NO_CACHE") == "1":  # measure the work, not the response cache
+            self.request_headers["Cache-Control"] = "no-cache"
 
     @task
     def hit(self) -> None:

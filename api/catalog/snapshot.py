@@ -60,6 +60,7 @@ class CatalogSnapshot:
     _languages: dict[str, Mask] = field(init=False)
     _countries: dict[str, Mask] = field(init=False)
     _next_boundary: datetime | None = field(init=False)
+    availability_epoch: int = field(init=False, default=0)  # bumps when a window opens/closes
     _visible_cache: dict[Viewer, Mask] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +123,7 @@ class CatalogSnapshot:
         self._countries = countries
         self._next_boundary = min(boundaries, default=None)
         self._visible_cache.clear()
+        self.availability_epoch += 1
 
     def visible(self, viewer: Viewer) -> Mask:
         """Published, available in the viewer's country now, and within the maturity cap."""

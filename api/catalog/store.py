@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import msgspec
+from cachetools import LRUCache
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -43,7 +44,15 @@ async def announce_changes(redis: Redis, title_ids: Iterable[str]) -> None:
 
 
 class CatalogStore:
-    def __init__(self, db: AsyncDatabase[Document], redis: Redis, poll_s: float = 1.0) -> None:
+    """The snapshot, its search index, and encoded responses that depend on nothing else."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        redis: Redis,
+        poll_s: float = 1.0,
+        cache_size: int = 20_000,
+    ) -> None:
         self._db = db
         self._redis = redis
         self._poll_s = poll_s
@@ -53,6 +62,9 @@ class CatalogStore:
         self._cursor = "0-0"
         self._stale = False  # our stream position was trimmed away: reload, keep serving
         self._task: asyncio.Task[None] | None = None
+        # Browse and search bodies are a pure function of (snapshot, viewer, query): identical
+        # requests get identical bytes, so a replica keeps them until the snapshot changes.
+        self._responses: LRUCache[Hashable, bytes] = LRUCache(maxsize=cache_size)
 
     @property
     def snapshot(self) -> CatalogSnapshot:
@@ -61,6 +73,19 @@ class CatalogStore:
     @property
     def index(self) -> SearchIndex:
         return self._index
+
+    def cached(self, key: Hashable, build: Callable[[], bytes], *, refresh: bool = False) -> bytes:
+        """``build()``'s bytes for ``key`` under the current snapshot and availability.
+
+        ``refresh`` (a client's ``Cache-Control: no-cache``) recomputes and replaces the entry.
+        """
+        snapshot = self._snapshot
+        full_key = (snapshot.version, snapshot.availability_epoch, key)
+        body = None if refresh else self._responses.get(full_key)
+        if body is None:
+            body = build()
+            self._responses[full_key] = body
+        return body
 
     def start(self) -> None:
         if self._task is None:
@@ -114,6 +139,7 @@ class CatalogStore:
         snapshot = await asyncio.to_thread(CatalogSnapshot, titles)
         index = await asyncio.to_thread(SearchIndex, titles)
         self._snapshot, self._index, self._cursor = snapshot, index, cursor
+        self._responses.clear()
         self._stale = False
         self._loaded.set()
         log.info("catalog loaded: %d titles", len(titles))
@@ -139,4 +165,5 @@ class CatalogStore:
             | {old.by_id[i]: None for i in removed if i in old.by_id}
         )
         self._snapshot = snapshot
+        self._responses.clear()
         self._cursor = as_text(entries[-1][0])

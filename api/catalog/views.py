@@ -11,6 +11,7 @@ from api.catalog.responses import ContentItem, ContentList, ContentPage, Paginat
 from api.deps import Deps
 from api.http import Request, Response, Route, json_response
 from api.maturity import LEVEL
+from api.wire import encode
 
 
 def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
@@ -18,21 +19,28 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
         viewer, _ = await viewer_for(deps, req)
         page = params.integer(req, "page", default=1, low=1, high=100_000)
         limit = params.integer(req, "limit", default=20, low=1, high=100)
+        filters = {
+            "genre": params.choice(req, "genre", GENRES),
+            "type_": params.choice(req, "type", TYPES),
+            "rating": params.choice(req, "rating", LEVEL),
+            "language": params.text(req, "language", max_length=16),
+        }
         snapshot = await deps.catalog.ready()
-        mask = snapshot.filtered(
-            viewer,
-            genre=params.choice(req, "genre", GENRES),
-            type_=params.choice(req, "type", TYPES),
-            rating=params.choice(req, "rating", LEVEL),
-            language=params.text(req, "language", max_length=16),
-        )
-        ordered = snapshot.in_order(snapshot.by_popularity, mask)
-        start = (page - 1) * limit
-        items = [ContentItem.of(snapshot.titles[pos]) for pos in ordered[start : start + limit]]
-        pagination = Pagination(
-            page=page, limit=limit, total=len(ordered), has_next=start + limit < len(ordered)
-        )
-        return json_response(ContentPage(content=items, pagination=pagination))
+        snapshot.visible(viewer)  # rolls availability forward before the cache key is taken
+
+        def build() -> bytes:
+            ordered = snapshot.in_order(
+                snapshot.by_popularity, snapshot.filtered(viewer, **filters)
+            )
+            start = (page - 1) * limit
+            items = [ContentItem.of(snapshot.titles[pos]) for pos in ordered[start : start + limit]]
+            pagination = Pagination(
+                page=page, limit=limit, total=len(ordered), has_next=start + limit < len(ordered)
+            )
+            return encode(ContentPage(content=items, pagination=pagination))
+
+        key = ("browse", viewer, *filters.values(), page, limit)
+        return Response(body=deps.catalog.cached(key, build, refresh=req.wants_fresh))
 
     async def content_detail(req: Request) -> Response:
         return await _title_page(req, req.path_params["content_id"])

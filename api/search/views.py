@@ -17,9 +17,9 @@ from api.catalog.access import viewer_for
 from api.catalog.models import TYPES
 from api.deps import Deps
 from api.errors import InvalidRequest
-from api.http import Request, Response, Route, json_response
+from api.http import Request, Response, Route
 from api.search.index import Cursor
-from api.wire import ResponseBody
+from api.wire import ResponseBody, encode
 
 
 class SearchResult(ResponseBody, kw_only=True):
@@ -76,34 +76,39 @@ def routes(deps: Deps) -> list[Route]:
         after = decode_cursor(cursor, query, type_) if cursor else None
         viewer, _ = await viewer_for(deps, req)
         snapshot = await deps.catalog.ready()
+        visible = snapshot.visible(viewer)
         index = deps.catalog.index
-        hits, total = index.search(
-            query, visible=snapshot.visible(viewer), type_=type_, limit=limit + 1, after=after
-        )
-        page = hits[:limit]
-        results = []
-        for hit in page:
-            title = snapshot.titles[hit.pos]
-            results.append(
-                SearchResult(
-                    id=title.id,
-                    title=title.name,
-                    type=title.type,
-                    match_score=hit.score,
-                    thumbnail_url=title.artwork.thumbnail,
-                    kind="title",
-                    title_id=title.id,
-                    name=title.name,
-                    matched_field=hit.field,
+
+        def build() -> bytes:
+            hits, total = index.search(
+                query, visible=visible, type_=type_, limit=limit + 1, after=after
+            )
+            page = hits[:limit]
+            results = []
+            for hit in page:
+                title = snapshot.titles[hit.pos]
+                results.append(
+                    SearchResult(
+                        id=title.id,
+                        title=title.name,
+                        type=title.type,
+                        match_score=hit.score,
+                        thumbnail_url=title.artwork.thumbnail,
+                        kind="title",
+                        title_id=title.id,
+                        name=title.name,
+                        matched_field=hit.field,
+                    )
+                )
+            more = len(hits) > limit
+            next_cursor = encode_cursor(index.cursor(page[-1]), query, type_) if more else None
+            return encode(
+                SearchResults(
+                    results=results, total_results=total, query=query, next_cursor=next_cursor
                 )
             )
-        next_cursor = (
-            encode_cursor(index.cursor(page[-1]), query, type_) if len(hits) > limit else None
-        )
-        return json_response(
-            SearchResults(
-                results=results, total_results=total, query=query, next_cursor=next_cursor
-            )
-        )
+
+        key = ("search", viewer, query, type_, limit, cursor)
+        return Response(body=deps.catalog.cached(key, build, refresh=req.wants_fresh))
 
     return [Route("GET", "/v1/search", search, rate_class="content")]
