@@ -39,9 +39,11 @@ class Ingress:
         self.deps.catalog.start()
 
     async def check_health(self) -> None:
-        # Liveness only: a replica is healthy while its event loop answers. Restarting replicas
-        # because MongoDB is down would not bring MongoDB back; /readyz reports that instead.
-        return None
+        # Liveness only: the event loop answers (we are running) and the catalog follower is
+        # alive. Restarting replicas because MongoDB is down would not bring MongoDB back;
+        # /readyz reports dependencies to the load balancer instead.
+        if not self.deps.catalog.alive():
+            raise RuntimeError("the catalog refresh task stopped; restart this replica")
 
     async def __call__(self, request: StarletteRequest) -> StarletteResponse:
         response = await self.app.handle(

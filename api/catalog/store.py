@@ -108,6 +108,10 @@ class CatalogStore:
                 raise ServiceUnavailable("The catalog is still loading; retry shortly") from None
         return self._snapshot
 
+    def alive(self) -> bool:
+        """False when the refresh task died: the replica would serve a frozen catalog forever."""
+        return self._task is None or not self._task.done()
+
     async def check(self) -> None:
         """Readiness probe: starts the first load if needed, raises until it completed."""
         if not self._loaded.is_set():

@@ -8,7 +8,7 @@ import pytest
 from api.app import App
 from api.config import Settings
 from api.deps import Deps
-from api.http import Request
+from api.http import Request, Response
 
 
 def _json(body: bytes) -> dict[str, object]:
@@ -109,3 +109,19 @@ async def test_admin_routes_refuse_normal_accounts_with_403(deps: Deps) -> None:
             )
         )
         assert response.status == status
+
+
+async def test_unexpected_exception_is_500_without_internals(
+    deps: Deps, caplog: pytest.LogCaptureFixture
+) -> None:
+    from api.http import Route
+
+    async def broken(req: Request) -> Response:
+        raise KeyError("secret-internal-detail")
+
+    app = App(deps, extra_routes=[Route("GET", "/v1/broken", broken, auth="none")])
+    response = await app.handle(Request("GET", "/v1/broken", headers={"x-request-id": "boom-1"}))
+    assert response.status == 500
+    assert b"secret-internal-detail" not in response.body
+    assert _json(response.body)["error"]["code"] == "INTERNAL_ERROR"  # type: ignore[index]
+    assert any("boom-1" in record.getMessage() for record in caplog.records)
