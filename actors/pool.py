@@ -7,19 +7,14 @@ replica on any node finds the same ones, and Ray restarts a dead one under the s
 from __future__ import annotations
 
 import asyncio
-import zlib
 from typing import Any
 
 from ray.actor import ActorHandle
 
+from actors.routing import shard_of
 from actors.shard import ShardActor
 
 NAMESPACE = "streaming"
-
-
-def shard_of(account_id: str, count: int) -> int:
-    """Stable across processes and restarts (unlike ``hash()``, which Python salts)."""
-    return zlib.crc32(account_id.encode()) % count
 
 
 class ShardPool:
@@ -42,3 +37,8 @@ class ShardPool:
 
     async def ping_all(self) -> None:
         await asyncio.gather(*(shard.ping.remote() for shard in self.shards))
+
+    async def send(self, shard: int, payload: bytes) -> bytes:
+        """One group-commit batch to one shard (see :class:`actors.client.GroupCommit`)."""
+        result: bytes = await self.shards[shard].apply.remote(payload)
+        return result

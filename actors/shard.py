@@ -1,15 +1,74 @@
-"""The shard actor: one of a fixed pool, each owning the live state of the accounts hashed to it.
+"""The shard actor: one of a fixed pool, owning the live playback state of the accounts hashed to it.
 
-Playback state (stream leases, sessions, the progress buffer) arrives with the playback work;
-today a shard answers the readiness probe so ``/readyz`` covers the actor tier.
+Per batch (one call per shard per group commit): apply every op synchronously on
+:class:`~actors.state.ShardState`, write what changed to the Redis journal in one pipeline, and
+only then answer, so an acknowledged update survives this process dying. Every few seconds the
+dirty progress goes to MongoDB in one bulk write and its journal entries are dropped. A
+restarted shard (Ray restarts it under the same name) replays its journal before serving.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
+from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 import ray
+from pymongo import UpdateOne
+
+from actors.protocol import Progress, Session, decode_ops, encode
+from actors.state import Changes, ProgressKey, ShardState, progress_field
+from api.config import Settings
+from api.storage import mongo_client, redis_client
+
+log = logging.getLogger("actors.shard")
+
+# Delete a journal field only if it still holds what was flushed (a newer update may have
+# replaced it while MongoDB was being written).
+_DELETE_IF_SAME = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def journal_keys(index: int) -> tuple[str, str]:
+    tag = f"{{shard-{index}}}"
+    return f"journal:{tag}:sessions", f"journal:{tag}:progress"
+
+
+def progress_update(entry: Progress) -> UpdateOne:
+    """Upsert that only ever moves forward in the player's time (replays change nothing)."""
+    newer = {"$gt": [entry.client_ts_ms, {"$ifNull": ["$client_ts_ms", -1]}]}
+    values: dict[str, Any] = {
+        "account_id": entry.account_id,
+        "profile_id": entry.profile_id,
+        "title_id": entry.title_id,
+        "asset_id": entry.asset_id,
+        "position_ms": entry.position_ms,
+        "duration_ms": entry.duration_ms,
+        "state": entry.state,
+        "watched": entry.watched,
+        "client_ts_ms": entry.client_ts_ms,
+        "updated_at": datetime.fromtimestamp(entry.updated_at_ms / 1000, UTC),
+        "hidden": False,
+    }
+    guarded = {name: {"$cond": [newer, value, f"${name}"]} for name, value in values.items()}
+    if entry.watched:
+        guarded["watched_at"] = {"$cond": [newer, values["updated_at"], "$watched_at"]}
+    return UpdateOne(
+        {"_id": f"{entry.profile_id}:{entry.asset_id}"}, [{"$set": guarded}], upsert=True
+    )
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -18,6 +77,129 @@ class ShardActor:
         self.index = index
         self.count = count
         self.started_at = time.time()
+        settings = Settings.from_env()
+        self.redis = redis_client(settings)
+        self.db = mongo_client(settings)[settings.mongodb_db]
+        self.state = ShardState()
+        self.sessions_key, self.progress_key = journal_keys(index)
+        self.flush_s = float(os.environ.get("PROGRESS_FLUSH_S", "3"))
+        self.delete_if_same = self.redis.register_script(_DELETE_IF_SAME)
+        self.recovered: asyncio.Task[None] | None = None
+        self.background: asyncio.Task[None] | None = None
+        self.flush_lock = asyncio.Lock()
+        self.stats = {"batches": 0, "ops": 0, "flushes": 0, "flushed_docs": 0, "expired": 0}
+        # Built here, not at module level: Ray pickles the actor class, and msgspec codecs
+        # cannot be pickled.
+        self.encoder = msgspec.msgpack.Encoder()
+        self.session_decoder = msgspec.msgpack.Decoder(Session)
+        self.progress_decoder = msgspec.msgpack.Decoder(Progress)
+
+    async def _ready(self) -> None:
+        if self.recovered is None:
+            self.recovered = asyncio.get_running_loop().create_task(self._recover())
+            self.background = asyncio.get_running_loop().create_task(self._maintain())
+        await self.recovered
+
+    async def _recover(self) -> None:
+        sessions: dict[bytes, bytes] = await self.redis.hgetall(self.sessions_key)  # type: ignore[assignment]
+        progress: dict[bytes, bytes] = await self.redis.hgetall(self.progress_key)  # type: ignore[assignment]
+        self.state.restore(
+            [self.session_decoder.decode(blob) for blob in sessions.values()],
+            [self.progress_decoder.decode(blob) for blob in progress.values()],
+            int(time.time() * 1000),
+        )
+        if sessions or progress:
+            log.warning(
+                "shard %d recovered %d sessions and %d unflushed progress entries",
+                self.index,
+                len(self.state.sessions),
+                len(progress),
+            )
+
+    async def apply(self, payload: bytes) -> bytes:
+        """One group-commit batch: decide everything, journal it, then answer."""
+        await self._ready()
+        ops = decode_ops(payload)
+        changes = Changes()
+        results = [self.state.apply(op, changes) for op in ops]
+        if changes:
+            await self._journal(changes)
+        self.stats["batches"] += 1
+        self.stats["ops"] += len(ops)
+        return encode(results)
+
+    async def _journal(self, changes: Changes) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if changes.sessions:
+                pipe.hset(
+                    self.sessions_key,
+                    mapping={sid: self.encoder.encode(s) for sid, s in changes.sessions.items()},
+                )
+            if changes.ended:
+                pipe.hdel(self.sessions_key, *changes.ended)
+            if changes.progress:
+                pipe.hset(
+                    self.progress_key,
+                    mapping={
+                        progress_field(k): self.encoder.encode(p)
+                        for k, p in changes.progress.items()
+                    },
+                )
+            await pipe.execute()
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            try:
+                changes = Changes()
+                expired = self.state.expire(int(time.time() * 1000), changes)
+                if changes:
+                    await self._journal(changes)
+                self.stats["expired"] += len(expired)
+                await self.flush()
+            except Exception:
+                log.exception("shard %d maintenance failed; retrying", self.index)
+
+    async def flush(self) -> int:
+        """Dirty progress → one MongoDB bulk write → drop exactly those journal entries."""
+        async with self.flush_lock:
+            written: dict[ProgressKey, Progress] = {
+                key: self.state.buffer[key] for key in list(self.state.dirty)
+            }
+            if written:
+                await self.db.progress.bulk_write(
+                    [progress_update(entry) for entry in written.values()], ordered=False
+                )
+                args: list[str | bytes] = []
+                for key, entry in written.items():
+                    args += [progress_field(key), self.encoder.encode(entry)]
+                await self.delete_if_same(keys=[self.progress_key], args=args)
+                self.stats["flushes"] += 1
+                self.stats["flushed_docs"] += len(written)
+            self.state.flushed(written, int(time.time() * 1000))
+            return len(written)
+
+    async def drain(self) -> int:
+        """Graceful shutdown: flush everything now (the journal covers anything after)."""
+        await self._ready()
+        return await self.flush()
 
     async def ping(self) -> dict[str, float | int]:
-        return {"index": self.index, "pid": os.getpid(), "uptime_s": time.time() - self.started_at}
+        await self._ready()
+        return {
+            "index": self.index,
+            "pid": os.getpid(),
+            "uptime_s": time.time() - self.started_at,
+            "sessions": len(self.state.sessions),
+            "buffered": len(self.state.dirty),
+            **self.stats,
+        }
+
+    async def journal_depth(self) -> int:
+        return int(await self.redis.hlen(self.progress_key))
+
+    async def stop(self) -> None:
+        if self.background is not None:
+            self.background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.background

@@ -31,6 +31,7 @@ from api.health import views as health_views
 from api.home import views as home_views
 from api.http import Request, Response, Route, Router
 from api.lists import views as list_views
+from api.playback import views as playback_views
 from api.profiles import views as profile_views
 from api.ratings import views as rating_views
 from api.recommendations import views as recommendation_views
@@ -101,6 +102,7 @@ class App:
                 *rating_views.routes(deps),
                 *recommendation_views.routes(deps, deps.trending),
                 *home_views.routes(deps, deps.trending),
+                *playback_views.routes(deps),
                 *extra_routes,
             ]
         )

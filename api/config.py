@@ -86,6 +86,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     demo_email: str
     demo_password: str
     public_base_url: str
+    media_base_url: str
+    media_key_file: Path
+    lease_ttl_s: int
     dependency_timeout_ms: int
     runtime: RuntimeConfig
 
@@ -112,6 +115,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             demo_email=_env("DEMO_EMAIL", "demo@example.com"),
             demo_password=_env("DEMO_PASSWORD", "demo-password"),
             public_base_url=_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+            media_base_url=_env("MEDIA_BASE_URL", "http://127.0.0.1:8001"),
+            media_key_file=Path(
+                _env("MEDIA_SIGNING_KEY_FILE", str(data_dir / "keys" / "media.key"))
+            ),
+            lease_ttl_s=_env_int("LEASE_TTL_S", 60),
             dependency_timeout_ms=_env_int("DEPENDENCY_TIMEOUT_MS", 2000),
             runtime=runtime,
         )

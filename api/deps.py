@@ -8,11 +8,13 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from actors.client import GroupCommit
 from api.activity.trending import TrendingBoard
 from api.auth.keys import KeyRing
 from api.auth.tokens import TokenService
 from api.catalog.store import CatalogStore
 from api.config import RuntimeConfig, Settings
+from api.playback.signing import load_key
 from api.ratelimit import RateLimiter
 from api.storage import Document, mongo_client, redis_client
 
@@ -27,6 +29,9 @@ class Deps:
     limiter: RateLimiter
     catalog: CatalogStore
     trending: TrendingBoard
+    media_key: bytes
+    # Set by the Serve ingress (Ray) or a test (in-process shards); None means no playback.
+    shards: GroupCommit | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, generate_keys: bool = False) -> Deps:
@@ -54,6 +59,7 @@ class Deps:
             limiter,
             CatalogStore(db, redis),
             TrendingBoard(redis),
+            load_key(settings.media_key_file),
         )
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:

@@ -58,6 +58,30 @@ class ProfileLimitReached(ApiError):
     )
 
 
+class NotAvailableInRegion(ApiError):
+    status, code, default_message = 403, "NOT_AVAILABLE_IN_REGION", "Not available in your country"
+
+
+class MaturityRestricted(ApiError):
+    status, code, default_message = (
+        403,
+        "MATURITY_RESTRICTED",
+        "Above this profile's maturity rating",
+    )
+
+
+class StreamLimitReached(ApiError):
+    status, code, default_message = 409, "STREAM_LIMIT_REACHED", "Too many streams on this account"
+
+
+class SessionNotFound(ApiError):
+    status, code, default_message = (
+        404,
+        "SESSION_NOT_FOUND",
+        "No active playback session with this id",
+    )
+
+
 class PayloadTooLarge(ApiError):
     status, code, default_message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large"
 

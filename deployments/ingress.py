@@ -15,6 +15,7 @@ from ray import serve
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
+from actors.client import GroupCommit
 from actors.pool import ShardPool
 from api.app import App
 from api.config import RuntimeConfig, Settings
@@ -28,6 +29,7 @@ class Ingress:
         settings = Settings.from_env()
         self.deps = Deps.build(settings)
         self.shards = ShardPool(shard_count)
+        self.deps.shards = GroupCommit(self.shards.send, shard_count)
         self.app = App(self.deps, extra_checks={"actors": self.shards.ping_all})
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:

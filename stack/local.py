@@ -41,7 +41,12 @@ class LocalStack:
     scratch_dirs: list[Path] = field(default_factory=list)  # removed on stop
 
     @classmethod
-    def private(cls, data_dir: Path, user_config: dict[str, Any] | None = None) -> LocalStack:
+    def private(
+        cls,
+        data_dir: Path,
+        user_config: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> LocalStack:
         """A stack on free ports and fresh temp dirs, with its own embedded stores."""
         ray_temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         haproxy_dir = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
@@ -54,6 +59,7 @@ class LocalStack:
             mongo_port=free_port(),
             redis_port=free_port(),
             user_config=user_config,
+            extra_env=extra_env or {},
         )
 
     @property

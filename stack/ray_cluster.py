@@ -207,8 +207,18 @@ class RayHead:
             time.sleep(1)
         raise TimeoutError(f"Serve applications not RUNNING after {timeout_s:.0f}s: {last}")
 
+    def drain_shards(self) -> None:
+        """Flush every shard's buffered progress to MongoDB before anything stops."""
+        subprocess.run(
+            [sys.executable, "-m", "actors.drain", "--address", f"127.0.0.1:{self.ports.gcs}"],
+            env={**os.environ, **self.env},
+            timeout=120,
+            check=False,
+        )
+
     def shutdown_serve(self) -> None:
-        """Graceful: replicas and shard actors get their shutdown hooks (flushes) before Ray stops."""
+        """Graceful: drain the shards, then let Serve's replicas finish their requests."""
+        self.drain_shards()
         subprocess.run(
             [_ray_bin("serve"), "shutdown", "-y", "--address", self.dashboard_url],
             env={**os.environ, **self.env},

@@ -36,3 +36,10 @@ async def recent(
         .limit(limit)
     )
     return [msgspec.convert(doc, Viewing) async for doc in cursor]
+
+
+async def hide(db: AsyncDatabase[Document], *, profile_id: str, title_id: str) -> None:
+    """Remove a title from history (and so from continue watching); a later watch shows it again."""
+    await db.progress.update_many(
+        {"profile_id": profile_id, "title_id": title_id}, {"$set": {"hidden": True}}
+    )

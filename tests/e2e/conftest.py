@@ -18,7 +18,11 @@ from stack.local import LocalStack
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     for name in ("MONGODB_URL", "REDIS_URL"):
         os.environ.pop(name, None)  # the e2e suite always runs its own embedded stores
-    stack = LocalStack.private(tmp_path_factory.mktemp("stack"))
+    # Short leases and fast flushes, so expiry and durability are observable within a test.
+    stack = LocalStack.private(
+        tmp_path_factory.mktemp("stack"),
+        extra_env={"LEASE_TTL_S": "6", "PROGRESS_FLUSH_S": "1"},
+    )
     try:
         stack.start(say=lambda line: print(f"[stack] {line}", flush=True))
     except BaseException:

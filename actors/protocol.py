@@ -1,0 +1,127 @@
+"""What crosses the ingress → shard boundary: a batch of ops in, a batch of results out.
+
+Both are tagged unions encoded with msgpack, so one group-commit call carries one bytes payload
+instead of pickled Python objects. Times are epoch milliseconds, stamped by the ingress.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+PlaybackState = Literal["playing", "paused", "finished"]
+
+
+class Op(msgspec.Struct, tag_field="op", forbid_unknown_fields=True):
+    account_id: str
+    now_ms: int
+
+
+class StartSession(Op, tag="start", kw_only=True):
+    session_id: str
+    profile_id: str
+    title_id: str
+    asset_id: str
+    device_id: str
+    platform: str
+    max_streams: int
+    lease_ttl_ms: int
+    duration_ms: int
+
+
+class Heartbeat(Op, tag="beat", kw_only=True):
+    """A progress update; renews the lease of the session it belongs to, if any."""
+
+    profile_id: str
+    title_id: str
+    asset_id: str
+    position_ms: int
+    duration_ms: int
+    state: PlaybackState
+    client_ts_ms: int  # the player's clock: last write wins by this, never by arrival
+    session_id: str | None = None
+    lease_ttl_ms: int = 60_000
+
+
+class Touch(Op, tag="touch", kw_only=True):
+    """A playback event: proves the session is alive, renews its lease."""
+
+    session_id: str
+    lease_ttl_ms: int
+
+
+class StopSession(Op, tag="stop", kw_only=True):
+    session_id: str
+
+
+class GetSession(Op, tag="get", kw_only=True):
+    session_id: str
+
+
+AnyOp = StartSession | Heartbeat | Touch | StopSession | GetSession
+
+
+class Session(msgspec.Struct, kw_only=True):
+    session_id: str
+    account_id: str
+    profile_id: str
+    title_id: str
+    asset_id: str
+    device_id: str
+    platform: str
+    started_at_ms: int
+    lease_expires_ms: int
+    duration_ms: int
+    position_ms: int = 0
+    state: str = "starting"
+    heartbeats: int = 0
+
+
+class Progress(msgspec.Struct, kw_only=True):
+    """The latest position of one profile in one asset: what the buffer coalesces to."""
+
+    account_id: str
+    profile_id: str
+    title_id: str
+    asset_id: str
+    position_ms: int
+    duration_ms: int
+    state: PlaybackState
+    client_ts_ms: int
+    updated_at_ms: int
+    watched: bool
+    version: int = 0  # bumps on every accepted update; the flush deletes what it wrote
+
+
+class Result(msgspec.Struct, tag_field="result"):
+    pass
+
+
+class Done(Result, tag="ok", kw_only=True):
+    session: Session | None = None
+    accepted: bool = True  # False: an older (or replayed) progress update, ignored
+
+
+class Refused(Result, tag="refused", kw_only=True):
+    code: str  # STREAM_LIMIT_REACHED | SESSION_NOT_FOUND
+    active: list[Session] = msgspec.field(default_factory=list)
+
+
+AnyResult = Done | Refused
+
+_ops = msgspec.msgpack.Encoder()
+_decode_ops = msgspec.msgpack.Decoder(list[AnyOp])
+_decode_results = msgspec.msgpack.Decoder(list[AnyResult])
+
+
+def encode(items: list[AnyOp] | list[AnyResult]) -> bytes:
+    return _ops.encode(items)
+
+
+def decode_ops(payload: bytes) -> list[AnyOp]:
+    return _decode_ops.decode(payload)
+
+
+def decode_results(payload: bytes) -> list[AnyResult]:
+    return _decode_results.decode(payload)

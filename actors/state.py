@@ -1,0 +1,230 @@
+"""A shard's live state and every decision made on it, with no Ray and no I/O.
+
+The actor wraps this: it applies a batch synchronously (so no other batch interleaves with a
+decision), journals the resulting :class:`Changes` to Redis, and only then answers. Keeping the
+logic here makes it testable without a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actors.protocol import (
+    AnyOp,
+    AnyResult,
+    Done,
+    GetSession,
+    Heartbeat,
+    Progress,
+    Refused,
+    Session,
+    StartSession,
+    StopSession,
+    Touch,
+)
+
+WATCHED_FRACTION = 0.95
+CLEAN_ENTRY_TTL_MS = 10 * 60_000  # flushed progress stays cached this long for ordering checks
+
+ProgressKey = tuple[str, str]  # (profile_id, asset_id)
+
+
+def progress_field(key: ProgressKey) -> str:
+    return f"{key[0]}|{key[1]}"
+
+
+@dataclass
+class Changes:
+    """What one batch changed, to be journaled before any result is returned."""
+
+    sessions: dict[str, Session] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
+    progress: dict[ProgressKey, Progress] = field(default_factory=dict)
+
+    def put_session(self, session: Session) -> None:
+        self.ended.discard(session.session_id)
+        self.sessions[session.session_id] = session
+
+    def end_session(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        self.ended.add(session_id)
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.ended or self.progress)
+
+
+@dataclass
+class ShardState:
+    sessions: dict[str, Session] = field(default_factory=dict)
+    by_account: dict[str, set[str]] = field(default_factory=dict)
+    buffer: dict[ProgressKey, Progress] = field(default_factory=dict)
+    dirty: set[ProgressKey] = field(default_factory=set)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def _add(self, session: Session) -> None:
+        self.sessions[session.session_id] = session
+        self.by_account.setdefault(session.account_id, set()).add(session.session_id)
+
+    def _remove(self, session_id: str) -> Session | None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            owned = self.by_account.get(session.account_id)
+            if owned is not None:
+                owned.discard(session_id)
+                if not owned:
+                    del self.by_account[session.account_id]
+        return session
+
+    def active(self, account_id: str) -> list[Session]:
+        found = (self.sessions[sid] for sid in self.by_account.get(account_id, ()))
+        return sorted(found, key=lambda s: (s.started_at_ms, s.session_id))
+
+    def expire(self, now_ms: int, changes: Changes) -> list[Session]:
+        """Free the slots of streams that stopped sending heartbeats without a stop."""
+        gone = [s for s in self.sessions.values() if s.lease_expires_ms <= now_ms]
+        for session in gone:
+            self._remove(session.session_id)
+            changes.end_session(session.session_id)
+        return gone
+
+    def _expire_account(self, account_id: str, now_ms: int, changes: Changes) -> None:
+        for session in self.active(account_id):
+            if session.lease_expires_ms <= now_ms:
+                self._remove(session.session_id)
+                changes.end_session(session.session_id)
+
+    def _owned(self, account_id: str, session_id: str, now_ms: int) -> Session | None:
+        session = self.sessions.get(session_id)
+        if (
+            session is None
+            or session.account_id != account_id
+            or session.lease_expires_ms <= now_ms
+        ):
+            return None
+        return session
+
+    def _start(self, op: StartSession, changes: Changes) -> AnyResult:
+        existing = self.sessions.get(op.session_id)
+        if existing is not None and existing.account_id == op.account_id:
+            return Done(session=existing)  # a retried call: the same decision again
+        self._expire_account(op.account_id, op.now_ms, changes)
+        for session in self.active(op.account_id):
+            if session.device_id == op.device_id:  # the same device restarting replaces itself
+                self._remove(session.session_id)
+                changes.end_session(session.session_id)
+        active = self.active(op.account_id)
+        if len(active) >= op.max_streams:
+            return Refused(code="STREAM_LIMIT_REACHED", active=active)
+        session = Session(
+            session_id=op.session_id,
+            account_id=op.account_id,
+            profile_id=op.profile_id,
+            title_id=op.title_id,
+            asset_id=op.asset_id,
+            device_id=op.device_id,
+            platform=op.platform,
+            started_at_ms=op.now_ms,
+            lease_expires_ms=op.now_ms + op.lease_ttl_ms,
+            duration_ms=op.duration_ms,
+        )
+        self._add(session)
+        changes.put_session(session)
+        return Done(session=session)
+
+    def _renew(self, session: Session, now_ms: int, ttl_ms: int, changes: Changes) -> None:
+        session.lease_expires_ms = now_ms + ttl_ms
+        session.heartbeats += 1
+        changes.put_session(session)
+
+    # -- progress ---------------------------------------------------------------------------
+
+    def _beat(self, op: Heartbeat, changes: Changes) -> AnyResult:
+        key = (op.profile_id, op.asset_id)
+        current = self.buffer.get(key)
+        accepted = current is None or op.client_ts_ms > current.client_ts_ms
+        if accepted:
+            watched = op.state == "finished" or (
+                op.duration_ms > 0 and op.position_ms >= WATCHED_FRACTION * op.duration_ms
+            )
+            entry = Progress(
+                account_id=op.account_id,
+                profile_id=op.profile_id,
+                title_id=op.title_id,
+                asset_id=op.asset_id,
+                position_ms=op.position_ms,
+                duration_ms=op.duration_ms,
+                state=op.state,
+                client_ts_ms=op.client_ts_ms,
+                updated_at_ms=op.now_ms,
+                watched=watched,
+                version=(current.version + 1) if current else 1,
+            )
+            self.buffer[key] = entry
+            self.dirty.add(key)
+            changes.progress[key] = entry
+        session = self._session_for(op)
+        if session is not None:
+            if accepted:
+                session.position_ms, session.state = op.position_ms, op.state
+            self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
+        return Done(session=session, accepted=accepted)
+
+    def _session_for(self, op: Heartbeat) -> Session | None:
+        if op.session_id is not None:
+            return self._owned(op.account_id, op.session_id, op.now_ms)
+        candidates = [
+            s
+            for s in self.active(op.account_id)
+            if s.profile_id == op.profile_id
+            and s.asset_id == op.asset_id
+            and s.lease_expires_ms > op.now_ms
+        ]
+        return max(candidates, key=lambda s: s.started_at_ms, default=None)
+
+    def flushed(self, written: dict[ProgressKey, Progress], now_ms: int) -> None:
+        """After a MongoDB write: entries not updated since are clean; old clean ones go."""
+        for key, entry in written.items():
+            if (current := self.buffer.get(key)) is not None and current.version == entry.version:
+                self.dirty.discard(key)
+        stale = [
+            key
+            for key, entry in self.buffer.items()
+            if key not in self.dirty and now_ms - entry.updated_at_ms > CLEAN_ENTRY_TTL_MS
+        ]
+        for key in stale:
+            del self.buffer[key]
+
+    # -- the one entry point ----------------------------------------------------------------
+
+    def apply(self, op: AnyOp, changes: Changes) -> AnyResult:
+        match op:
+            case StartSession():
+                return self._start(op, changes)
+            case Heartbeat():
+                return self._beat(op, changes)
+            case Touch():
+                session = self._owned(op.account_id, op.session_id, op.now_ms)
+                if session is None:
+                    return Refused(code="SESSION_NOT_FOUND")
+                self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
+                return Done(session=session)
+            case StopSession():
+                session = self._owned(op.account_id, op.session_id, op.now_ms)
+                if session is not None:
+                    self._remove(session.session_id)
+                    changes.end_session(session.session_id)
+                return Done(session=session)
+            case GetSession():
+                session = self._owned(op.account_id, op.session_id, op.now_ms)
+                return Done(session=session) if session else Refused(code="SESSION_NOT_FOUND")
+
+    def restore(self, sessions: list[Session], progress: list[Progress], now_ms: int) -> None:
+        """After a restart: the journal's live sessions and its unflushed progress."""
+        for session in sessions:
+            if session.lease_expires_ms > now_ms:
+                self._add(session)
+        for entry in progress:
+            key = (entry.profile_id, entry.asset_id)
+            self.buffer[key] = entry
+            self.dirty.add(key)

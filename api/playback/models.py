@@ -1,0 +1,102 @@
+"""Playback wire types: seed B's session request and response, progress, seed A's streaming."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from api.wire import CountryCode, RequestBody, ResponseBody
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Platform = Literal["tv", "web", "mobile", "tablet", "console"]
+Millis = Annotated[int, msgspec.Meta(ge=0, le=100 * 3600 * 1000)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=100 * 3600)]
+
+
+class Device(RequestBody, kw_only=True):
+    device_id: Id
+    platform: Platform
+    drm: Annotated[str, msgspec.Meta(max_length=32)] = "clearkey"
+
+
+class Network(RequestBody, kw_only=True):
+    country: CountryCode | None = None
+
+
+class CreateSession(RequestBody, kw_only=True):
+    profile_id: Id
+    title_id: Id
+    asset_id: Id | None = None
+    device: Device
+    network: Network | None = None
+
+
+class Manifest(ResponseBody, kw_only=True):
+    type: str
+    url: str
+    expires_in_sec: int
+
+
+class Drm(ResponseBody, kw_only=True):
+    license_server_url: str
+    license_token: str
+    key_system: str
+
+
+class Cdn(ResponseBody, kw_only=True):
+    provider: str
+    region: str
+
+
+class SessionCreated(ResponseBody, kw_only=True):
+    session_id: str
+    manifest: Manifest
+    drm: Drm
+    cdn: Cdn
+    title_id: str
+    asset_id: str
+    profile_id: str
+    lease_ttl_sec: int
+    heartbeat_interval_sec: int
+    resume_position_ms: int
+
+
+class ProgressUpdate(RequestBody, kw_only=True):
+    """Seed B. ``ts_ms`` is the player's clock (defaults to arrival); ``session_id`` optional."""
+
+    title_id: Id
+    asset_id: Id
+    position_ms: Millis
+    state: Literal["playing", "paused", "finished"]
+    ts_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    session_id: Id | None = None
+
+
+class StreamingStart(RequestBody, kw_only=True):
+    """Seed A's start, with an optional device id (a device type alone names one device)."""
+
+    profile_id: Id
+    device_type: Platform
+    quality: Literal["480p", "720p", "1080p", "2160p"] = "1080p"
+    device_id: Id | None = None
+    asset_id: Id | None = None
+
+
+class StreamingProgress(RequestBody, kw_only=True):
+    profile_id: Id
+    position: Seconds
+    duration: Seconds | None = None
+    session_id: Id | None = None
+    state: Literal["playing", "paused", "finished"] = "playing"
+    timestamp_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class StreamingStop(RequestBody, kw_only=True):
+    session_id: Id
+    profile_id: Id | None = None
+    position: Seconds | None = None
+
+
+class Ok(ResponseBody):
+    ok: bool = True

@@ -1,0 +1,235 @@
+"""Playback decisions: which asset, may this profile play it here, and the shard's say on limits.
+
+The order of checks is the contract's: profile ownership (done by the caller) → title exists and
+is published → available in the request's country → the profile's maturity → concurrency,
+which only the account's shard can decide (so two devices racing for the last slot cannot
+both win).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from actors.client import ShardUnavailable
+from actors.protocol import (
+    AnyOp,
+    AnyResult,
+    Done,
+    Heartbeat,
+    PlaybackState,
+    Refused,
+    Session,
+    StartSession,
+    StopSession,
+)
+from actors.routing import shard_of
+from api.accounts.models import STREAM_LIMIT
+from api.activity import history, trending
+from api.catalog.models import Title
+from api.catalog.snapshot import CatalogSnapshot
+from api.deps import Deps
+from api.errors import (
+    InvalidRequest,
+    MaturityRestricted,
+    NotAvailableInRegion,
+    NotFound,
+    ServiceUnavailable,
+    SessionNotFound,
+    StreamLimitReached,
+)
+from api.http import Principal
+from api.maturity import allows
+from api.profiles.models import Profile
+from api.wire import iso
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def call_shard(deps: Deps, account_id: str, op: AnyOp) -> AnyResult:
+    if deps.shards is None:
+        raise ServiceUnavailable("Playback is not available on this replica")
+    try:
+        return await deps.shards.call(shard_of(account_id, len(deps.shards.queue_lengths())), op)
+    except ShardUnavailable:
+        raise ServiceUnavailable("Playback state is recovering; retry shortly") from None
+
+
+def asset_duration_ms(title: Title, asset_id: str) -> int | None:
+    if title.asset_id == asset_id:
+        return title.duration_s * 1000
+    for season in title.seasons:
+        for episode in season.episodes:
+            if episode.asset_id == asset_id:
+                return episode.duration_s * 1000
+    return None
+
+
+def _episodes(title: Title) -> list[str]:
+    return [e.asset_id for season in title.seasons for e in season.episodes]
+
+
+async def next_up(deps: Deps, title: Title, profile_id: str) -> tuple[str, int]:
+    """The asset to play for a title, and where to resume: a movie's own asset; for a series,
+    the episode in progress, else the one after the last finished, else the first."""
+    viewings = [
+        v for v in await history.recent(deps.db, profile_id=profile_id) if v.title_id == title.id
+    ]
+    if title.type != "series":
+        assert title.asset_id is not None
+        resume = next((v for v in viewings if v.asset_id == title.asset_id and not v.watched), None)
+        return title.asset_id, resume.position_ms if resume else 0
+    episodes = _episodes(title)
+    if not episodes:
+        raise NotFound("This series has no episodes yet")
+    if not viewings:
+        return episodes[0], 0
+    latest = viewings[0]  # newest first
+    if not latest.watched and latest.asset_id in episodes:
+        return latest.asset_id, latest.position_ms
+    following = episodes.index(latest.asset_id) + 1 if latest.asset_id in episodes else 0
+    return episodes[min(following, len(episodes) - 1)], 0
+
+
+def playable_title(
+    snapshot: CatalogSnapshot, title_id: str, profile: Profile, country: str
+) -> Title:
+    """Title exists and is published → available in ``country`` → within the profile's cap."""
+    pos = snapshot.by_id.get(title_id)
+    if pos is None and (owner := snapshot.asset_owner.get(title_id)) is not None:
+        pos = owner  # seed A's streaming routes accept an asset id too
+    if pos is None or not snapshot.published[pos]:
+        raise NotFound("Title not found")
+    if not snapshot.available_in(pos, country):
+        raise NotAvailableInRegion(f"Not available in {country}", details="country")
+    title = snapshot.titles[pos]
+    if not allows(profile.maturity_rating, title.maturity_rating):
+        raise MaturityRestricted(
+            f"{title.maturity_rating} is above this profile's {profile.maturity_rating}",
+            details="maturity_rating",
+        )
+    return title
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    session: Session
+    title: Title
+    resume_ms: int
+
+
+async def start(
+    deps: Deps,
+    *,
+    principal: Principal,
+    profile: Profile,
+    title_id: str,
+    asset_id: str | None,
+    device_id: str,
+    platform: str,
+    country: str,
+) -> Started:
+    snapshot = await deps.catalog.ready()
+    title = playable_title(snapshot, title_id, profile, country)
+    if asset_id is None and title_id in snapshot.asset_owner:
+        asset_id = title_id
+    if asset_id is None:
+        asset_id, resume_ms = await next_up(deps, title, profile.id)
+    else:
+        resume_ms = 0
+    duration_ms = asset_duration_ms(title, asset_id)
+    if duration_ms is None:
+        raise NotFound("That asset is not part of this title", details="asset_id")
+    result = await call_shard(
+        deps,
+        principal.account_id,
+        StartSession(
+            account_id=principal.account_id,
+            now_ms=now_ms(),
+            session_id=f"ps_{secrets.token_hex(10)}",
+            profile_id=profile.id,
+            title_id=title.id,
+            asset_id=asset_id,
+            device_id=device_id,
+            platform=platform,
+            max_streams=STREAM_LIMIT.get(principal.plan, 1),
+            lease_ttl_ms=deps.settings.lease_ttl_s * 1000,
+            duration_ms=duration_ms,
+        ),
+    )
+    if isinstance(result, Refused):
+        limit = STREAM_LIMIT.get(principal.plan, 1)
+        raise StreamLimitReached(
+            f"Your {principal.plan} plan allows {limit} stream(s) at a time",
+            details=[
+                {
+                    "session_id": s.session_id,
+                    "device_id": s.device_id,
+                    "platform": s.platform,
+                    "profile_id": s.profile_id,
+                    "title_id": s.title_id,
+                    "started_at": iso(datetime.fromtimestamp(s.started_at_ms / 1000, UTC)),
+                }
+                for s in result.active
+            ],
+        )
+    assert isinstance(result, Done) and result.session is not None
+    await trending.record(deps.redis, title.id, "play")
+    return Started(result.session, title, resume_ms)
+
+
+async def progress(
+    deps: Deps,
+    *,
+    account_id: str,
+    profile_id: str,
+    title_id: str,
+    asset_id: str,
+    position_ms: int,
+    state: PlaybackState,
+    client_ts_ms: int | None,
+    session_id: str | None,
+) -> bool:
+    """Buffer one update in the account's shard (journaled before this returns)."""
+    snapshot = await deps.catalog.ready()
+    title = snapshot.get(title_id)
+    duration_ms = asset_duration_ms(title, asset_id) if title else None
+    if title is None or duration_ms is None:
+        raise NotFound("Unknown title or asset", details="asset_id")
+    if position_ms > duration_ms:
+        raise InvalidRequest(
+            "Position is past the end of the asset", details=f"position_ms: at most {duration_ms}"
+        )
+    arrival = now_ms()
+    result = await call_shard(
+        deps,
+        account_id,
+        Heartbeat(
+            account_id=account_id,
+            now_ms=arrival,
+            profile_id=profile_id,
+            title_id=title.id,
+            asset_id=asset_id,
+            position_ms=position_ms,
+            duration_ms=duration_ms,
+            state=state,
+            client_ts_ms=client_ts_ms if client_ts_ms is not None else arrival,
+            session_id=session_id,
+            lease_ttl_ms=deps.settings.lease_ttl_s * 1000,
+        ),
+    )
+    assert isinstance(result, Done)
+    return result.accepted
+
+
+async def stop(deps: Deps, *, account_id: str, session_id: str) -> Session:
+    result = await call_shard(
+        deps, account_id, StopSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
+    )
+    if not isinstance(result, Done) or result.session is None:
+        raise SessionNotFound()
+    return result.session

@@ -1,0 +1,49 @@
+"""Signed media URLs: HMAC-SHA256 over path, expiry and session, checked by the media origin.
+
+The key comes from ``MEDIA_SIGNING_KEY_FILE`` (generated and persisted for development). The
+origin recomputes the signature; a changed path, a later expiry or another session fail it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlencode
+
+
+def load_key(path: Path) -> bytes:
+    """Read the signing key, creating a random one (mode 0600) the first time."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race: use its key
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def signature(key: bytes, path: str, expires: int, session_id: str) -> str:
+    message = f"{path}\n{expires}\n{session_id}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed_query(key: bytes, path: str, expires: int, session_id: str) -> str:
+    return urlencode(
+        {"exp": expires, "sid": session_id, "sig": signature(key, path, expires, session_id)}
+    )
+
+
+def verify(key: bytes, path: str, expires: int, session_id: str, sig: str, now: int) -> bool:
+    return now < expires and hmac.compare_digest(signature(key, path, expires, session_id), sig)
+
+
+def license_token(key: bytes, session_id: str, account_id: str) -> str:
+    """Binds a license request to the session it was issued with."""
+    mac = hmac.new(key, f"license\n{session_id}\n{account_id}".encode(), hashlib.sha256)
+    return "lt_" + mac.hexdigest()[:40]

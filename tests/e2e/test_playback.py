@@ -1,0 +1,391 @@
+"""The playback hot path over HTTP: sessions, stream limits, leases, progress, history, and a
+shard killed mid-stream. The stack runs with a 6 s lease and a 1 s flush (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from actors.routing import shard_of
+from stack.local import LocalStack
+from tests.e2e.helpers import User, register
+
+pytestmark = pytest.mark.e2e
+
+SHARDS = 2  # ray_config.yaml's shard_count
+
+
+async def _profile(client: httpx.AsyncClient, user: User, **fields: object) -> str:
+    if fields:
+        made = await client.post(
+            "/v1/users/profiles", headers=user.auth, json={"name": "P", **fields}
+        )
+        return str(made.json()["id"])
+    profiles = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"]
+    return str(profiles[0]["id"])
+
+
+async def _first(client: httpx.AsyncClient, user: User, **query: object) -> dict[str, Any]:
+    body = (
+        await client.get("/v1/content/browse", headers=user.auth, params={"limit": 1, **query})
+    ).json()
+    return body["content"][0]  # type: ignore[no-any-return]
+
+
+def _session(profile: str, title: str, device: str, **extra: object) -> dict[str, object]:
+    return {
+        "profile_id": profile,
+        "title_id": title,
+        "device": {"device_id": device, "platform": "tv"},
+        **extra,
+    }
+
+
+async def test_session_shape_and_every_plan_limit(client: httpx.AsyncClient) -> None:
+    for plan, limit in (("basic", 1), ("standard", 2), ("premium", 4)):
+        user = await register(client, plan=plan)
+        profile = await _profile(client, user)
+        movie = await _first(client, user, type="movie")
+        for device in range(limit):
+            made = await client.post(
+                "/v1/playback/sessions",
+                headers=user.auth,
+                json=_session(profile, movie["id"], f"d{device}"),
+            )
+            assert made.status_code == 201, made.text
+        body = made.json()
+        assert body["session_id"].startswith("ps_") and body["manifest"]["type"] == "dash"
+        assert "sig=" in body["manifest"]["url"] and body["manifest"]["expires_in_sec"] == 120
+        assert body["drm"]["key_system"] == "org.w3.clearkey" and body["drm"][
+            "license_token"
+        ].startswith("lt_")
+        assert set(body["cdn"]) == {"provider", "region"}
+        over = await client.post(
+            "/v1/playback/sessions",
+            headers=user.auth,
+            json=_session(profile, movie["id"], "one-more"),
+        )
+        assert over.status_code == 409 and over.json()["error"]["code"] == "STREAM_LIMIT_REACHED"
+        active = over.json()["error"]["details"]
+        assert len(active) == limit and {a["device_id"] for a in active} == {
+            f"d{i}" for i in range(limit)
+        }
+        assert set(active[0]) >= {"device_id", "profile_id", "title_id", "started_at"}
+
+
+async def test_ten_racing_starts_on_a_basic_account_yield_exactly_one(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client, plan="basic")
+    profile = await _profile(client, user)
+    movie = await _first(client, user, type="movie")
+    attempts = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/playback/sessions",
+                headers=user.auth,
+                json=_session(profile, movie["id"], f"racer-{i}"),
+            )
+            for i in range(10)
+        )
+    )
+    assert sorted(a.status_code for a in attempts) == [201] + [409] * 9
+
+
+async def test_same_device_restart_replaces_and_stop_frees_the_slot(
+    client: httpx.AsyncClient,
+) -> None:
+    user = await register(client, plan="basic")
+    profile = await _profile(client, user)
+    movie = await _first(client, user, type="movie")
+    first = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv-1")
+    )
+    again = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv-1")
+    )
+    assert first.status_code == again.status_code == 201
+    other = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
+    )
+    assert other.status_code == 409
+    assert [a["session_id"] for a in other.json()["error"]["details"]] == [
+        again.json()["session_id"]
+    ]
+    stop = await client.post(
+        f"/v1/streaming/{movie['id']}/stop",
+        headers=user.auth,
+        json={"session_id": again.json()["session_id"]},
+    )
+    assert stop.status_code == 200
+    assert (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
+        )
+    ).status_code == 201
+    gone = await client.post(
+        f"/v1/streaming/{movie['id']}/stop", headers=user.auth, json={"session_id": "ps_nope"}
+    )
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "SESSION_NOT_FOUND"
+
+
+async def test_lease_expiry_frees_a_slot_heartbeats_keep_it(client: httpx.AsyncClient) -> None:
+    user = await register(client, plan="basic")
+    profile = await _profile(client, user)
+    movie = await _first(client, user, type="movie")
+    made = (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv")
+        )
+    ).json()
+    for second in range(8):  # heartbeats past one lease keep the session alive
+        beat = await client.put(
+            f"/v1/profiles/{profile}/progress",
+            headers=user.auth,
+            json={
+                "title_id": movie["id"],
+                "asset_id": made["asset_id"],
+                "position_ms": 1000 * second,
+                "state": "playing",
+                "session_id": made["session_id"],
+            },
+        )
+        assert beat.status_code == 200
+        await asyncio.sleep(1)
+    assert (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
+        )
+    ).status_code == 409
+    await asyncio.sleep(7)  # no heartbeat for longer than the 6 s lease
+    assert (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
+        )
+    ).status_code == 201
+
+
+async def test_refusals_in_contract_order(client: httpx.AsyncClient) -> None:
+    us = await register(client, plan="premium")
+    profile = await _profile(client, us)
+    kid = await _profile(client, us, is_kids=True)
+    assert (
+        await client.post(
+            "/v1/playback/sessions", headers=us.auth, json=_session("prof_nope", "t_000001", "d")
+        )
+    ).status_code == 404
+    missing = await client.post(
+        "/v1/playback/sessions", headers=us.auth, json=_session(profile, "t_nope", "d")
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    mature = await _first(client, us, rating="TV-MA", type="series", page=1)
+    if mature["rating"] not in ("TV-MA", "NC-17", "R"):
+        mature = next(
+            i
+            for i in (
+                await client.get("/v1/content/browse", headers=us.auth, params={"limit": 100})
+            ).json()["content"]
+            if i["rating"] in ("TV-MA", "R", "NC-17")
+        )
+    refused = await client.post(
+        "/v1/playback/sessions", headers=us.auth, json=_session(kid, mature["id"], "d")
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "MATURITY_RESTRICTED"
+    # Region comes before maturity: the same request from a country without the title.
+    jp = await register(client, country="JP")
+    jp_ids = {
+        i["id"]
+        for i in (
+            await client.get(
+                "/v1/content/browse", headers=jp.auth, params={"type": "documentary", "limit": 100}
+            )
+        ).json()["content"]
+    }
+    us_docs = (
+        await client.get(
+            "/v1/content/browse", headers=us.auth, params={"type": "documentary", "limit": 100}
+        )
+    ).json()["content"]
+    absent = next(d for d in us_docs if d["id"] not in jp_ids)
+    region = await client.post(
+        "/v1/playback/sessions",
+        headers=us.auth,
+        json=_session(profile, absent["id"], "d", network={"country": "JP"}),
+    )
+    assert region.status_code == 403 and region.json()["error"]["code"] == "NOT_AVAILABLE_IN_REGION"
+    bad = await client.post(
+        "/v1/playback/sessions",
+        headers=us.auth,
+        json={
+            "profile_id": profile,
+            "title_id": absent["id"],
+            "device": {"device_id": "d", "platform": "fridge"},
+        },
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["details"].startswith("device.platform")
+
+
+async def _wait_for(check: Any, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.5)
+    pytest.fail("condition not reached in time")
+
+
+async def test_progress_ordering_continue_watching_and_history(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    profile = await _profile(client, user)
+    series = await _first(client, user, type="series")
+    started = (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, series["id"], "tv")
+        )
+    ).json()
+    asset = started["asset_id"]
+    page = (await client.get(f"/v1/titles/{series['id']}", headers=user.auth)).json()
+    assert asset == page["seasons"][0]["episodes"][0]["asset_id"]  # next-up for a new profile: S1E1
+    url = f"/v1/profiles/{profile}/progress"
+    base = {"title_id": series["id"], "asset_id": asset, "state": "playing"}
+    assert (
+        await client.put(
+            url, headers=user.auth, json={**base, "position_ms": 60_000, "ts_ms": 2_000}
+        )
+    ).json()["accepted"]
+    late = await client.put(
+        url, headers=user.auth, json={**base, "position_ms": 10_000, "ts_ms": 1_000}
+    )
+    assert late.json() == {"ok": True, "accepted": False}  # older player time never wins
+
+    async def resumable() -> bool:
+        home = (
+            await client.get("/v1/home", headers=user.auth, params={"profile_id": profile})
+        ).json()
+        row = home["rows"][0]["items"]
+        return bool(row) and row[0]["title_id"] == series["id"] and row[0]["position_ms"] == 60_000
+
+    await _wait_for(resumable)
+    history = (await client.get(f"/v1/users/profiles/{profile}/history", headers=user.auth)).json()
+    assert (
+        history["history"][0]["content_id"] == series["id"]
+        and history["history"][0]["watched"] is False
+    )
+
+    await client.put(
+        url,
+        headers=user.auth,
+        json={**base, "position_ms": 61_000, "ts_ms": 3_000, "state": "finished"},
+    )
+
+    async def finished() -> bool:
+        items = (
+            await client.get(f"/v1/users/profiles/{profile}/history", headers=user.auth)
+        ).json()["history"]
+        return bool(items) and items[0]["watched"] is True
+
+    await _wait_for(finished)
+    home = (await client.get("/v1/home", headers=user.auth, params={"profile_id": profile})).json()
+    assert series["id"] not in {i["title_id"] for i in home["rows"][0]["items"]}
+    after = (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, series["id"], "tv")
+        )
+    ).json()
+    assert after["asset_id"] == page["seasons"][0]["episodes"][1]["asset_id"]  # next-up moved on
+
+    deleted = await client.delete(
+        f"/v1/users/profiles/{profile}/history/{series['id']}", headers=user.auth
+    )
+    assert deleted.status_code == 204
+    assert series["id"] not in {
+        h["content_id"]
+        for h in (
+            await client.get(f"/v1/users/profiles/{profile}/history", headers=user.auth)
+        ).json()["history"]
+    }
+    too_far = await client.put(url, headers=user.auth, json={**base, "position_ms": 10**9})
+    assert too_far.status_code == 400
+
+
+def _kill_shard(stack: LocalStack, account_id: str) -> None:
+    """SIGKILL the process of the shard that owns the account (a crash, not a shutdown)."""
+    name = f"shard-{shard_of(account_id, SHARDS)}-of-{SHARDS}"
+    script = (
+        "import os, signal, ray; "
+        f"ray.init(address='127.0.0.1:{stack.ports.gcs}', namespace='streaming', logging_level=40); "
+        f"pid = ray.get(ray.get_actor('{name}', namespace='streaming').ping.remote())['pid']; "
+        "os.kill(pid, signal.SIGKILL); print(pid)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        env={**os.environ, **stack.env()},
+        capture_output=True,
+        timeout=120,
+    )
+
+
+async def test_a_killed_shard_loses_no_acknowledged_update_and_keeps_the_limit(
+    stack: LocalStack, client: httpx.AsyncClient
+) -> None:
+    user = await register(client, plan="basic")
+    profile = await _profile(client, user)
+    movie = await _first(client, user, type="movie")
+    made = (
+        await client.post(
+            "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv")
+        )
+    ).json()
+    url = f"/v1/profiles/{profile}/progress"
+    acked: list[int] = []
+    killer = asyncio.get_running_loop().run_in_executor(
+        None, lambda: (time.sleep(1.5), _kill_shard(stack, user.account_id))
+    )
+    for step in range(1, 40):
+        position = step * 1000
+        try:
+            beat = await client.put(
+                url,
+                headers=user.auth,
+                json={
+                    "title_id": movie["id"],
+                    "asset_id": made["asset_id"],
+                    "position_ms": position,
+                    "state": "playing",
+                    "ts_ms": position,
+                    "session_id": made["session_id"],
+                },
+            )
+        except httpx.HTTPError:
+            continue
+        if beat.status_code == 200:
+            acked.append(position)
+        else:
+            assert beat.status_code == 503, beat.text  # refused while recovering, never a 500
+        await asyncio.sleep(0.1)
+    await killer
+    assert acked, "no heartbeat was acknowledged"
+    mongo: MongoClient[dict[str, Any]] = MongoClient(stack.env()["MONGODB_URL"])
+    try:
+
+        async def persisted() -> bool:
+            doc = mongo.streaming.progress.find_one({"_id": f"{profile}:{made['asset_id']}"})
+            return doc is not None and doc["position_ms"] >= max(acked)
+
+        await _wait_for(persisted, 30)
+    finally:
+        mongo.close()
+    # The recovered shard rebuilt the lease from its journal: the basic plan's one slot is taken.
+    blocked = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
+    )
+    assert blocked.status_code == 409
