@@ -25,7 +25,7 @@ e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy api actors deployments
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy api actors deployments media
 
 clean:
 	rm -rf $(VENV) var

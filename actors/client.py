@@ -38,6 +38,10 @@ class GroupCommit:
         self.batches = 0
         self.ops = 0
 
+    @property
+    def shard_count(self) -> int:
+        return len(self._queues)
+
     def queue_lengths(self) -> list[int]:
         return [len(queue) for queue in self._queues]
 

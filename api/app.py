@@ -31,6 +31,7 @@ from api.health import views as health_views
 from api.home import views as home_views
 from api.http import Request, Response, Route, Router
 from api.lists import views as list_views
+from api.playback import drm as drm_views
 from api.playback import views as playback_views
 from api.profiles import views as profile_views
 from api.ratings import views as rating_views
@@ -103,6 +104,7 @@ class App:
                 *recommendation_views.routes(deps, deps.trending),
                 *home_views.routes(deps, deps.trending),
                 *playback_views.routes(deps),
+                *drm_views.routes(deps),
                 *extra_routes,
             ]
         )

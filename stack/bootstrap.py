@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from api.auth import service as auth
 from api.config import Settings
 from api.deps import Deps
 from api.storage import ensure_indexes
+from media.pool import Pool
 from stack.load_catalog import ensure_catalog_indexes, load
 
 Say = Callable[[str], None]
 
 
-async def bootstrap(settings: Settings, catalog_titles: int = 5000, say: Say = print) -> None:
+async def bootstrap(
+    settings: Settings, catalog_titles: int = 5000, say: Say = print, pool: Pool | None = None
+) -> None:
     deps = Deps.build(settings, generate_keys=True)
     try:
         await ensure_indexes(deps.db)
@@ -31,6 +36,10 @@ async def bootstrap(settings: Settings, catalog_titles: int = 5000, say: Say = p
             plan="premium",
             role="user",
         )
+        if pool is not None:  # the license service reads clip keys from here
+            await deps.db.media_pool.replace_one(
+                {"_id": "pool"}, {"_id": "pool", **msgspec.to_builtins(pool)}, upsert=True
+            )
         await ensure_catalog_indexes(deps.db)
         if catalog_titles and await deps.db.titles.find_one({}, projection={"_id": 1}) is None:
             say(f"loading the demo catalog ({catalog_titles:,} titles)")

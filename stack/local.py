@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import time
 import urllib.request
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from api.config import Settings
+from media.package import build as build_pool
 from stack.bootstrap import bootstrap
-from stack.processes import Managed, free_port
+from stack.processes import Managed, free_port, wait_for_port
 from stack.ray_cluster import RayHead, RayPorts, private_ports, serve_env, write_config
 from stack.stores import start_mongo, start_redis
 
@@ -32,6 +34,8 @@ class LocalStack:
     ports: RayPorts = field(default_factory=RayPorts)
     mongo_port: int = 27018
     redis_port: int = 6380
+    media_port: int = 8001
+    media_clips: int = int(os.environ.get("MEDIA_POOL_CLIPS", "3"))
     num_cpus: int = max(2, os.cpu_count() or 2)
     user_config: dict[str, Any] | None = None
     catalog_titles: int = int(os.environ.get("DEMO_CATALOG_TITLES", "5000"))
@@ -58,6 +62,7 @@ class LocalStack:
             ports=private_ports(),
             mongo_port=free_port(),
             redis_port=free_port(),
+            media_port=free_port(),
             user_config=user_config,
             extra_env=extra_env or {},
         )
@@ -78,6 +83,7 @@ class LocalStack:
             or f"mongodb://127.0.0.1:{self.mongo_port}/",
             "REDIS_URL": os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{self.redis_port}/0",
             "PUBLIC_BASE_URL": self.base_url,
+            "MEDIA_BASE_URL": f"http://127.0.0.1:{self.media_port}",
             # Replicas import our packages from the checkout. Deliberately not a runtime_env
             # working_dir: Ray would zip the whole tree (data dir included) into its temp dir.
             "PYTHONPATH": os.pathsep.join(
@@ -95,14 +101,33 @@ class LocalStack:
         if not os.environ.get("REDIS_URL"):
             say(f"starting Redis on 127.0.0.1:{self.redis_port}")
             self.procs.append(start_redis(self.data_dir / "redis", self.redis_port, self.log_dir))
+        say(f"packaging {self.media_clips} encrypted demo clips (first start only)")
+        pool = build_pool(self.data_dir / "media", self.media_clips, say=lambda _: None)
         say("bootstrapping indexes, signing keys, admin and demo accounts")
         saved = dict(os.environ)
         os.environ.update(env)
         try:
-            asyncio.run(bootstrap(Settings.from_env(), self.catalog_titles, say))
+            asyncio.run(bootstrap(Settings.from_env(), self.catalog_titles, say, pool))
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        say(f"starting the media origin on 127.0.0.1:{self.media_port}")
+        origin = Managed.start(
+            "media origin",
+            [
+                sys.executable,
+                "-m",
+                "media.origin",
+                "--port",
+                str(self.media_port),
+                "--pool",
+                str(self.data_dir / "media"),
+            ],
+            self.log_dir / "origin.log",
+            env,
+        )
+        self.procs.append(origin)
+        wait_for_port("127.0.0.1", self.media_port, 30, origin.proc)
         say(f"starting Ray head (temp dir {self.ray_temp_dir}) with the HAProxy ingress")
         self.head = RayHead(
             temp_dir=self.ray_temp_dir,

@@ -18,6 +18,7 @@ from actors.protocol import (
     AnyOp,
     AnyResult,
     Done,
+    GetSession,
     Heartbeat,
     PlaybackState,
     Refused,
@@ -54,7 +55,7 @@ async def call_shard(deps: Deps, account_id: str, op: AnyOp) -> AnyResult:
     if deps.shards is None:
         raise ServiceUnavailable("Playback is not available on this replica")
     try:
-        return await deps.shards.call(shard_of(account_id, len(deps.shards.queue_lengths())), op)
+        return await deps.shards.call(shard_of(account_id, deps.shards.shard_count), op)
     except ShardUnavailable:
         raise ServiceUnavailable("Playback state is recovering; retry shortly") from None
 
@@ -224,6 +225,16 @@ async def progress(
     )
     assert isinstance(result, Done)
     return result.accepted
+
+
+async def session(deps: Deps, *, account_id: str, session_id: str) -> Session:
+    """An active session of this account, or 404."""
+    result = await call_shard(
+        deps, account_id, GetSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
+    )
+    if not isinstance(result, Done) or result.session is None:
+        raise SessionNotFound()
+    return result.session
 
 
 async def stop(deps: Deps, *, account_id: str, session_id: str) -> Session:

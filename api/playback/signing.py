@@ -1,5 +1,8 @@
 """Signed media URLs: HMAC-SHA256 over path, expiry and session, checked by the media origin.
 
+The signed path is the asset's directory (``/media/<asset>/``): the origin appends the same
+query to every URL inside the manifests it serves, so segments need no signature of their own.
+
 The key comes from ``MEDIA_SIGNING_KEY_FILE`` (generated and persisted for development). The
 origin recomputes the signature; a changed path, a later expiry or another session fail it.
 """
@@ -41,6 +44,18 @@ def signed_query(key: bytes, path: str, expires: int, session_id: str) -> str:
 
 def verify(key: bytes, path: str, expires: int, session_id: str, sig: str, now: int) -> bool:
     return now < expires and hmac.compare_digest(signature(key, path, expires, session_id), sig)
+
+
+def asset_prefix(asset_id: str) -> str:
+    """One signature covers an asset's directory: the manifest and every segment under it."""
+    return f"/media/{asset_id}/"
+
+
+def asset_url(
+    key: bytes, base_url: str, asset_id: str, file: str, session_id: str, expires: int
+) -> str:
+    query = signed_query(key, asset_prefix(asset_id), expires, session_id)
+    return f"{base_url}{asset_prefix(asset_id)}{file}?{query}"
 
 
 def license_token(key: bytes, session_id: str, account_id: str) -> str:

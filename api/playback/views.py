@@ -3,6 +3,7 @@ viewing history. All of them reach the account's shard through the group commit.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from api import params
@@ -10,6 +11,7 @@ from api.activity import history
 from api.catalog.access import viewer_for
 from api.catalog.responses import Pagination
 from api.deps import Deps
+from api.errors import SessionNotFound
 from api.http import Request, Response, Route, json_response
 from api.playback import service, signing
 from api.playback.models import (
@@ -55,15 +57,17 @@ def routes(deps: Deps) -> list[Route]:
     def session_body(started: service.Started) -> SessionCreated:
         session = started.session
         expires = int(time.time()) + MANIFEST_TTL_S
-        path = f"/media/{session.asset_id}/manifest.mpd"
-        query = signing.signed_query(deps.media_key, path, expires, session.session_id)
+        url = signing.asset_url(
+            deps.media_key,
+            settings.media_base_url,
+            session.asset_id,
+            "manifest.mpd",
+            session.session_id,
+            expires,
+        )
         return SessionCreated(
             session_id=session.session_id,
-            manifest=Manifest(
-                type="dash",
-                url=f"{settings.media_base_url}{path}?{query}",
-                expires_in_sec=MANIFEST_TTL_S,
-            ),
+            manifest=Manifest(type="dash", url=url, expires_in_sec=MANIFEST_TTL_S),
             drm=Drm(
                 license_server_url=f"{settings.public_base_url}/v1/drm/licenses",
                 license_token=signing.license_token(
@@ -152,15 +156,22 @@ def routes(deps: Deps) -> list[Route]:
         content_id = req.path_params["content_id"]
         snapshot = await deps.catalog.ready()
         title = snapshot.get(content_id)
-        asset_id = content_id
-        if title is None and (owner := snapshot.asset_owner.get(content_id)) is not None:
+        playing = None
+        if body.session_id is not None:  # the session knows exactly which asset is playing
+            with contextlib.suppress(SessionNotFound):  # expired: the position still counts
+                playing = await service.session(
+                    deps, account_id=req.account_id, session_id=body.session_id
+                )
+        if playing is not None:
+            asset_id = playing.asset_id
+        elif title is None:
+            asset_id = content_id  # seed A allows an asset id in place of the title id
+        elif title.type == "series":
+            asset_id = (await service.next_up(deps, title, profile.id))[0]
+        else:
+            asset_id = title.asset_id or ""
+        if title is None and (owner := snapshot.asset_owner.get(asset_id)) is not None:
             title = snapshot.titles[owner]
-        elif title is not None:
-            asset_id = (
-                (await service.next_up(deps, title, profile.id))[0]
-                if title.type == "series"
-                else title.asset_id or ""
-            )
         accepted = await service.progress(
             deps,
             account_id=req.account_id,
@@ -170,7 +181,7 @@ def routes(deps: Deps) -> list[Route]:
             position_ms=int(body.position * 1000),
             state=body.state,
             client_ts_ms=body.timestamp_ms,
-            session_id=body.session_id,
+            session_id=playing.session_id if playing else None,
         )
         return json_response({"ok": True, "accepted": accepted})
 

@@ -389,3 +389,50 @@ async def test_a_killed_shard_loses_no_acknowledged_update_and_keeps_the_limit(
         "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "phone")
     )
     assert blocked.status_code == 409
+
+
+async def test_seed_a_streaming_start_progress_stop(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    profile = await _profile(client, user)
+    series = await _first(client, user, type="series")
+    started = await client.post(
+        f"/v1/streaming/{series['id']}/start",
+        headers=user.auth,
+        json={"profile_id": profile, "device_type": "web", "quality": "1080p"},
+    )
+    assert started.status_code == 201
+    body = started.json()
+    assert body["content_id"] == series["id"] and body["manifest_url"] and body["drm_license_url"]
+    progress = await client.put(
+        f"/v1/streaming/{series['id']}/progress",
+        headers=user.auth,
+        json={
+            "profile_id": profile,
+            "position": 42.5,
+            "duration": 3600,
+            "session_id": body["session_id"],
+        },
+    )
+    assert progress.json() == {"ok": True, "accepted": True}
+    stop = await client.post(
+        f"/v1/streaming/{series['id']}/stop",
+        headers=user.auth,
+        json={"session_id": body["session_id"], "position": 50},
+    )
+    assert stop.status_code == 200
+
+    async def recorded() -> bool:
+        items = (
+            await client.get(f"/v1/users/profiles/{profile}/history", headers=user.auth)
+        ).json()["history"]
+        return (
+            bool(items) and items[0]["asset_id"] == body["asset_id"] and items[0]["position"] == 50
+        )
+
+    await _wait_for(recorded)
+    bad = await client.put(
+        f"/v1/streaming/{series['id']}/progress",
+        headers=user.auth,
+        json={"profile_id": profile, "position": -1},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["details"].startswith("position")

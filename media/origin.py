@@ -1,0 +1,114 @@
+"""The media origin: serves the packaged pool to players, only on a valid signed URL.
+
+``GET /media/<asset>/<file>?exp=&sid=&sig=``: the signature (HMAC over ``/media/<asset>/``,
+expiry and session) must verify and not be expired, else 403. Manifests (DASH and HLS) are
+rewritten on the way out so every URL inside carries the same query; segments are files.
+Run: ``python -m media.origin --port 8001 --pool DIR`` (the key comes from the settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import msgspec
+from aiohttp import web
+
+from api.config import Settings
+from api.playback import signing
+from media.pool import Pool, load
+
+CONTENT_TYPES = {
+    ".mpd": "application/dash+xml",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mp4": "video/mp4",
+    ".m4s": "video/iso.segment",
+    ".vtt": "text/vtt",
+}
+_MPD_URL = re.compile(r'\b(initialization|media)="([^"]+)"')
+_HLS_URI = re.compile(r'URI="(?!data:)([^"]+)"')
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {
+        "error": {"code": code, "message": message, "details": message},
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "request_id": "",
+    }
+    return web.Response(
+        status=status, body=msgspec.json.encode(body), content_type="application/json"
+    )
+
+
+def rewrite_mpd(text: str, query: str) -> str:
+    escaped = query.replace("&", "&amp;")
+    return _MPD_URL.sub(lambda m: f'{m[1]}="{m[2]}?{escaped}"', text)
+
+
+def rewrite_m3u8(text: str, query: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            line = f"{line}?{query}"
+        else:
+            line = _HLS_URI.sub(lambda m: f'URI="{m[1]}?{query}"', line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def make_app(pool_root: Path, key: bytes) -> web.Application:
+    pool: Pool | None = load(pool_root)
+    if pool is None:
+        raise FileNotFoundError(f"no packaged pool at {pool_root}; run python -m media.package")
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        asset_id, file = request.match_info["asset_id"], request.match_info["file"]
+        try:
+            expires = int(request.query["exp"])
+            session_id, sig = request.query["sid"], request.query["sig"]
+        except (KeyError, ValueError):
+            return _error(403, "FORBIDDEN", "A signed URL is required")
+        prefix = signing.asset_prefix(asset_id)
+        if not signing.verify(key, prefix, expires, session_id, sig, int(time.time())):
+            return _error(403, "FORBIDDEN", "The signature is invalid or expired")
+        clip_dir = (pool_root / pool.clip_for(asset_id).directory).resolve()
+        path = (clip_dir / file).resolve()
+        if not path.is_relative_to(clip_dir) or not path.is_file():
+            return _error(404, "NOT_FOUND", "No such media file")
+        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=60"}
+        query = urlencode({"exp": expires, "sid": session_id, "sig": sig})
+        if path.suffix == ".mpd":
+            body = rewrite_mpd(path.read_text(), query)
+        elif path.suffix == ".m3u8":
+            body = rewrite_m3u8(path.read_text(), query)
+        else:
+            return web.FileResponse(path, headers={**headers, "Content-Type": content_type})
+        return web.Response(text=body, content_type=content_type, headers=headers)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "clips": len(pool.clips)})
+
+    app = web.Application()
+    app.router.add_get("/media/{asset_id}/{file:.+}", serve)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--pool", type=Path, required=True)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    app = make_app(args.pool, signing.load_key(settings.media_key_file))
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

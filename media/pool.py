@@ -1,0 +1,40 @@
+"""The clip pool's description: where each clip lives and its Clear Key, and asset → clip."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import msgspec
+
+POOL_VERSION = 1
+
+
+class Clip(msgspec.Struct, kw_only=True):
+    index: int
+    key_id: str  # 32 hex digits
+    key: str  # 32 hex digits: the content key, handed out only in licenses
+    directory: str  # relative to the pool root
+
+
+class Pool(msgspec.Struct, kw_only=True):
+    version: int
+    clips: list[Clip]
+
+    def clip_for(self, asset_id: str) -> Clip:
+        return self.clips[clip_index(asset_id, len(self.clips))]
+
+
+def clip_index(asset_id: str, size: int) -> int:
+    return zlib.crc32(asset_id.encode()) % size
+
+
+def manifest_path(root: Path) -> Path:
+    return root / "pool.json"
+
+
+def load(root: Path) -> Pool | None:
+    path = manifest_path(root)
+    if not path.exists():
+        return None
+    return msgspec.json.decode(path.read_bytes(), type=Pool)

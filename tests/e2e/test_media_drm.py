@@ -1,0 +1,216 @@
+"""Signed manifests through the real origin, and Clear Key licenses that really decrypt."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import msgspec
+import pytest
+from pymongo import MongoClient
+
+from api.playback import signing
+from media.package import _binary
+from stack.local import LocalStack
+from tests.e2e.helpers import User, register
+
+pytestmark = pytest.mark.e2e
+
+
+async def _start(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
+    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
+        "id"
+    ]
+    movie = (
+        await client.get(
+            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
+        )
+    ).json()["content"][0]
+    made = await client.post(
+        "/v1/playback/sessions",
+        headers=user.auth,
+        json={
+            "profile_id": profile,
+            "title_id": movie["id"],
+            "device": {"device_id": "browser", "platform": "web"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    return made.json()  # type: ignore[no-any-return]
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _challenge(kid_hex: str) -> str:
+    return base64.b64encode(
+        msgspec.json.encode({"kids": [_b64url(bytes.fromhex(kid_hex))], "type": "temporary"})
+    ).decode()
+
+
+def _decode_errors(key_hex: str, media: bytes, tmp: Path) -> str:
+    sample = tmp / "sample.mp4"
+    sample.write_bytes(media)
+    done = subprocess.run(
+        [
+            _binary("ffmpeg"),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-decryption_key",
+            key_hex,
+            "-i",
+            str(sample),
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    return done.stderr.decode()
+
+
+async def test_signed_manifest_segments_and_a_license_that_decrypts(
+    stack: LocalStack, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    user = await register(client)
+    session = await _start(client, user)
+    async with httpx.AsyncClient(timeout=30) as media:
+        mpd = await media.get(session["manifest"]["url"])
+        assert mpd.status_code == 200, (mpd.text, session["manifest"]["url"])
+        assert mpd.headers["content-type"].startswith("application/dash+xml")
+        kid = re.search(r'cenc:default_KID="([0-9a-f-]+)"', mpd.text)
+        assert kid is not None
+        kid_hex = kid[1].replace("-", "")
+        init_path = re.search(r'initialization="(v180/init\.mp4\?[^"]+)"', mpd.text)
+        assert init_path is not None, "segment URLs carry the signature"
+        base = session["manifest"]["url"].split("manifest.mpd")[0]
+        init = await media.get(base + init_path[1].replace("&amp;", "&"))
+        first = await media.get(
+            base + init_path[1].replace("&amp;", "&").replace("init.mp4", "1.m4s")
+        )
+        assert init.status_code == first.status_code == 200 and len(first.content) > 1000
+
+        # Tampered, expired, or used for another asset: 403 at the origin.
+        url = session["manifest"]["url"]
+        assert (
+            await media.get(url[:-3] + ("000" if not url.endswith("000") else "111"))
+        ).status_code == 403
+        assert (
+            await media.get(url.replace(f"/media/{session['asset_id']}/", "/media/a_other_m/"))
+        ).status_code == 403
+        key = signing.load_key(stack.data_dir / "keys" / "media.key")
+        expired = signing.asset_url(
+            key,
+            "http://x",
+            session["asset_id"],
+            "manifest.mpd",
+            session["session_id"],
+            int(time.time()) - 1,
+        )
+        assert (
+            await media.get(base + "manifest.mpd?" + expired.split("?", 1)[1])
+        ).status_code == 403
+        assert (await media.get(base + "manifest.mpd")).status_code == 403
+
+    granted = await client.post(
+        "/v1/drm/licenses",
+        headers=user.auth,
+        json={
+            "session_id": session["session_id"],
+            "challenge": _challenge(kid_hex),
+            "license_token": session["drm"]["license_token"],
+        },
+    )
+    assert granted.status_code == 200, granted.text
+    jwks = msgspec.json.decode(base64.b64decode(granted.json()["license"]))
+    (jwk,) = jwks["keys"]
+    assert jwk["kty"] == "oct" and base64.urlsafe_b64decode(jwk["kid"] + "==").hex() == kid_hex
+    key_hex = base64.urlsafe_b64decode(jwk["k"] + "==").hex()
+
+    mongo: MongoClient[dict[str, Any]] = MongoClient(stack.env()["MONGODB_URL"])
+    try:
+        pool = mongo.streaming.media_pool.find_one({"_id": "pool"})
+    finally:
+        mongo.close()
+    assert pool is not None
+    packaged = next(c for c in pool["clips"] if c["key_id"] == kid_hex)
+    assert packaged["key"] == key_hex  # the license carries exactly the packaging key
+
+    segment = init.content + first.content
+    assert _decode_errors(key_hex, segment, tmp_path) == ""
+    assert "error" in _decode_errors("00" * 16, segment, tmp_path)  # a wrong key does not decode
+
+    foreign = await client.post(
+        "/v1/drm/licenses",
+        headers=user.auth,
+        json={"session_id": session["session_id"], "challenge": _challenge("ab" * 16)},
+    )
+    assert foreign.status_code == 403
+    bad = await client.post(
+        "/v1/drm/licenses",
+        headers=user.auth,
+        json={"session_id": session["session_id"], "challenge": "%%%"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["details"].startswith("challenge")
+    other = await register(client)
+    stolen = await client.post(
+        "/v1/drm/licenses",
+        headers=other.auth,
+        json={"session_id": session["session_id"], "challenge": _challenge(kid_hex)},
+    )
+    assert stolen.status_code == 404
+    await client.post(
+        f"/v1/streaming/{session['title_id']}/stop",
+        headers=user.auth,
+        json={"session_id": session["session_id"]},
+    )
+    stopped = await client.post(
+        "/v1/drm/licenses",
+        headers=user.auth,
+        json={"session_id": session["session_id"], "challenge": _challenge(kid_hex)},
+    )
+    assert stopped.status_code == 404 and stopped.json()["error"]["code"] == "SESSION_NOT_FOUND"
+
+
+async def test_seed_a_manifest_route_and_hls(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    session = await _start(client, user)
+    missing = await client.get(f"/v1/streaming/{session['title_id']}/manifest", headers=user.auth)
+    assert missing.status_code == 400
+    body = (
+        await client.get(
+            f"/v1/streaming/{session['title_id']}/manifest",
+            headers=user.auth,
+            params={"session_id": session["session_id"]},
+        )
+    ).json()
+    assert set(body) >= {
+        "content_id",
+        "manifest_url",
+        "drm_license_url",
+        "subtitles",
+        "audio_tracks",
+    }
+    assert body["subtitles"][0]["language"] == "en-US" and body["audio_tracks"][0]["codec"] == "aac"
+    async with httpx.AsyncClient(timeout=30) as media:
+        master = await media.get(body["manifest_url"])
+        assert master.status_code == 200 and "#EXTM3U" in master.text
+        variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+        assert variants and all("sig=" in v for v in variants)
+        base = body["manifest_url"].split("master.m3u8")[0]
+        playlist = await media.get(base + variants[0])
+        assert playlist.status_code == 200 and "sig=" in playlist.text
+        vtt = await media.get(body["subtitles"][0]["url"])
+        assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
+    query = parse_qs(urlsplit(body["manifest_url"]).query)
+    assert query["sid"] == [session["session_id"]]
