@@ -51,6 +51,27 @@ class Touch(Op, tag="touch", kw_only=True):
     lease_ttl_ms: int
 
 
+class PlayerEvent(Op, tag="event", kw_only=True):
+    """A QoE event: renews the lease, updates the session's counters, is stored in bulk."""
+
+    session_id: str
+    event: str
+    ts_ms: int
+    metrics: dict[str, float | int | str]
+    lease_ttl_ms: int
+
+
+class AnalyticsEvent(Op, tag="analytics", kw_only=True):
+    """Seed A's interaction event: no session involved, only stored (in bulk)."""
+
+    event_id: str
+    profile_id: str
+    event_type: str
+    content_id: str | None
+    ts_ms: int
+    metadata: dict[str, float | int | str | bool | None]
+
+
 class StopSession(Op, tag="stop", kw_only=True):
     session_id: str
 
@@ -59,7 +80,7 @@ class GetSession(Op, tag="get", kw_only=True):
     session_id: str
 
 
-AnyOp = StartSession | Heartbeat | Touch | StopSession | GetSession
+AnyOp = StartSession | Heartbeat | Touch | PlayerEvent | AnalyticsEvent | StopSession | GetSession
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -76,6 +97,14 @@ class Session(msgspec.Struct, kw_only=True):
     position_ms: int = 0
     state: str = "starting"
     heartbeats: int = 0
+    # QoE counters, from player events
+    events: int = 0
+    rebuffers: int = 0
+    rebuffer_ms: int = 0
+    rebuffering_since_ms: int | None = None
+    bitrate_changes: int = 0
+    bitrate_kbps: int = 0
+    errors: int = 0
 
 
 class Progress(msgspec.Struct, kw_only=True):

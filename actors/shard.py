@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import ray
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from actors.protocol import Progress, Session, decode_ops, encode
 from actors.state import Changes, ProgressKey, ShardState, progress_field
@@ -42,9 +43,9 @@ return removed
 """
 
 
-def journal_keys(index: int) -> tuple[str, str]:
+def journal_keys(index: int) -> tuple[str, str, str]:
     tag = f"{{shard-{index}}}"
-    return f"journal:{tag}:sessions", f"journal:{tag}:progress"
+    return f"journal:{tag}:sessions", f"journal:{tag}:progress", f"journal:{tag}:events"
 
 
 def progress_update(entry: Progress) -> UpdateOne:
@@ -81,7 +82,7 @@ class ShardActor:
         self.redis = redis_client(settings)
         self.db = mongo_client(settings)[settings.mongodb_db]
         self.state = ShardState()
-        self.sessions_key, self.progress_key = journal_keys(index)
+        self.sessions_key, self.progress_key, self.events_key = journal_keys(index)
         self.flush_s = float(os.environ.get("PROGRESS_FLUSH_S", "3"))
         self.delete_if_same = self.redis.register_script(_DELETE_IF_SAME)
         self.recovered: asyncio.Task[None] | None = None
@@ -137,6 +138,8 @@ class ShardActor:
                 )
             if changes.ended:
                 pipe.hdel(self.sessions_key, *changes.ended)
+            if changes.events:
+                pipe.rpush(self.events_key, *(self.encoder.encode(e) for e in changes.events))
             if changes.progress:
                 pipe.hset(
                     self.progress_key,
@@ -157,6 +160,7 @@ class ShardActor:
                     await self._journal(changes)
                 self.stats["expired"] += len(expired)
                 await self.flush()
+                await self.flush_events()
             except Exception:
                 log.exception("shard %d maintenance failed; retrying", self.index)
 
@@ -179,10 +183,27 @@ class ShardActor:
             self.state.flushed(written, int(time.time() * 1000))
             return len(written)
 
+    async def flush_events(self, batch: int = 5000) -> int:
+        """Journaled events → one bulk insert → trim exactly those from the journal.
+
+        Event ids are deterministic, so a retry after a failed trim inserts nothing twice."""
+        blobs: list[bytes] = await self.redis.lrange(self.events_key, 0, batch - 1)  # type: ignore[assignment]
+        if not blobs:
+            return 0
+        docs = [msgspec.msgpack.decode(blob) for blob in blobs]
+        try:
+            await self.db.events.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
+        await self.redis.ltrim(self.events_key, len(blobs), -1)
+        self.stats["flushed_events"] = self.stats.get("flushed_events", 0) + len(docs)
+        return len(docs)
+
     async def drain(self) -> int:
         """Graceful shutdown: flush everything now (the journal covers anything after)."""
         await self._ready()
-        return await self.flush()
+        return await self.flush() + await self.flush_events()
 
     async def ping(self) -> dict[str, float | int]:
         await self._ready()

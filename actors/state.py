@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actors.protocol import (
+    AnalyticsEvent,
     AnyOp,
     AnyResult,
     Done,
     GetSession,
     Heartbeat,
+    PlayerEvent,
     Progress,
     Refused,
     Session,
@@ -40,6 +42,7 @@ class Changes:
     sessions: dict[str, Session] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)
     progress: dict[ProgressKey, Progress] = field(default_factory=dict)
+    events: list[dict[str, object]] = field(default_factory=list)  # stored in bulk, in order
 
     def put_session(self, session: Session) -> None:
         self.ended.discard(session.session_id)
@@ -50,7 +53,7 @@ class Changes:
         self.ended.add(session_id)
 
     def __bool__(self) -> bool:
-        return bool(self.sessions or self.ended or self.progress)
+        return bool(self.sessions or self.ended or self.progress or self.events)
 
 
 @dataclass
@@ -195,6 +198,60 @@ class ShardState:
         for key in stale:
             del self.buffer[key]
 
+    # -- events -----------------------------------------------------------------------------
+
+    def _player_event(self, op: PlayerEvent, changes: Changes) -> AnyResult:
+        session = self._owned(op.account_id, op.session_id, op.now_ms)
+        if session is None:
+            return Refused(code="SESSION_NOT_FOUND")
+        session.events += 1
+        match op.event:
+            case "rebuffer_start":
+                session.rebuffers += 1
+                session.rebuffering_since_ms = op.ts_ms
+            case "rebuffer_end" if session.rebuffering_since_ms is not None:
+                session.rebuffer_ms += max(0, op.ts_ms - session.rebuffering_since_ms)
+                session.rebuffering_since_ms = None
+            case "bitrate_change":
+                session.bitrate_changes += 1
+        if op.event == "error":
+            session.errors += 1
+        if isinstance(bitrate := op.metrics.get("bitrate_kbps"), int | float):
+            session.bitrate_kbps = int(bitrate)
+        self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
+        changes.events.append(
+            {
+                "_id": f"{session.session_id}:{session.events}",
+                "kind": "playback",
+                "session_id": session.session_id,
+                "account_id": session.account_id,
+                "profile_id": session.profile_id,
+                "title_id": session.title_id,
+                "asset_id": session.asset_id,
+                "event": op.event,
+                "ts_ms": op.ts_ms,
+                "received_ms": op.now_ms,
+                "metrics": op.metrics,
+            }
+        )
+        return Done(session=session)
+
+    def _analytics(self, op: AnalyticsEvent, changes: Changes) -> AnyResult:
+        changes.events.append(
+            {
+                "_id": op.event_id,
+                "kind": "analytics",
+                "account_id": op.account_id,
+                "profile_id": op.profile_id,
+                "event": op.event_type,
+                "title_id": op.content_id,
+                "ts_ms": op.ts_ms,
+                "received_ms": op.now_ms,
+                "metadata": op.metadata,
+            }
+        )
+        return Done()
+
     # -- the one entry point ----------------------------------------------------------------
 
     def apply(self, op: AnyOp, changes: Changes) -> AnyResult:
@@ -209,6 +266,10 @@ class ShardState:
                     return Refused(code="SESSION_NOT_FOUND")
                 self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
                 return Done(session=session)
+            case PlayerEvent():
+                return self._player_event(op, changes)
+            case AnalyticsEvent():
+                return self._analytics(op, changes)
             case StopSession():
                 session = self._owned(op.account_id, op.session_id, op.now_ms)
                 if session is not None:

@@ -32,6 +32,7 @@ from api.home import views as home_views
 from api.http import Request, Response, Route, Router
 from api.lists import views as list_views
 from api.playback import drm as drm_views
+from api.playback import events as event_views
 from api.playback import views as playback_views
 from api.profiles import views as profile_views
 from api.ratings import views as rating_views
@@ -105,6 +106,7 @@ class App:
                 *home_views.routes(deps, deps.trending),
                 *playback_views.routes(deps),
                 *drm_views.routes(deps),
+                *event_views.routes(deps),
                 *extra_routes,
             ]
         )

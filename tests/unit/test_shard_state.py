@@ -137,3 +137,41 @@ def test_restore_drops_expired_sessions_and_keeps_progress_dirty() -> None:
     fresh = ShardState()
     fresh.restore(sessions, progress, now_ms=1)
     assert list(fresh.sessions) == ["s1"]
+
+
+def test_player_events_renew_the_lease_count_qoe_and_queue_for_storage() -> None:
+    from actors.protocol import PlayerEvent
+
+    shard = ShardState()
+    shard.apply(start("s1", "tv"), Changes())
+
+    def event(name: str, ts: int, now: int, **metrics: int) -> PlayerEvent:
+        return PlayerEvent(
+            account_id="acc",
+            now_ms=now,
+            session_id="s1",
+            event=name,
+            ts_ms=ts,
+            metrics=metrics,
+            lease_ttl_ms=TTL,
+        )
+
+    changes = Changes()
+    shard.apply(event("rebuffer_start", 1_000, 50_000), changes)
+    shard.apply(event("rebuffer_end", 1_750, 50_001), changes)
+    shard.apply(event("bitrate_change", 2_000, 50_002, bitrate_kbps=1200), changes)
+    session = shard.sessions["s1"]
+    assert (
+        session.rebuffers,
+        session.rebuffer_ms,
+        session.bitrate_changes,
+        session.bitrate_kbps,
+    ) == (1, 750, 1, 1200)
+    assert session.lease_expires_ms == 50_002 + TTL
+    assert [e["event"] for e in changes.events] == [
+        "rebuffer_start",
+        "rebuffer_end",
+        "bitrate_change",
+    ]
+    assert len({e["_id"] for e in changes.events}) == 3
+    assert isinstance(shard.apply(event("play", 1, 200_000), Changes()), Refused)  # lease gone
