@@ -22,7 +22,8 @@ import ray
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from actors.protocol import Progress, Session, decode_ops, encode
+from actors.metrics import shard_metrics
+from actors.protocol import AnyOp, AnyResult, Progress, Refused, Session, decode_ops, encode
 from actors.state import Changes, ProgressKey, ShardState, progress_field
 from api.config import Settings
 from api.storage import mongo_client, redis_client
@@ -127,7 +128,22 @@ class ShardActor:
             await self._journal(changes)
         self.stats["batches"] += 1
         self.stats["ops"] += len(ops)
+        self._observe(ops, results)
         return encode(results)
+
+    def _observe(self, ops: list[AnyOp], results: list[AnyResult]) -> None:
+        metrics = shard_metrics(self.index)
+        metrics.batch_size.observe(len(ops), metrics.tags)
+        kinds: dict[str, int] = {}
+        for op, result in zip(ops, results, strict=True):
+            kind = type(op).__name__
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if isinstance(result, Refused):
+                metrics.refused.inc(1, {**metrics.tags, "reason": result.code})
+        for kind, count in kinds.items():
+            metrics.ops.inc(count, {**metrics.tags, "op": kind})
+        metrics.active_streams.set(len(self.state.sessions), metrics.tags)
+        metrics.buffered.set(len(self.state.dirty), metrics.tags)
 
     async def _journal(self, changes: Changes) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -161,6 +177,13 @@ class ShardActor:
                 self.stats["expired"] += len(expired)
                 await self.flush()
                 await self.flush_events()
+                metrics = shard_metrics(self.index)
+                depth = await self.redis.hlen(self.progress_key) + await self.redis.llen(
+                    self.events_key
+                )
+                metrics.journal_depth.set(depth, metrics.tags)
+                metrics.active_streams.set(len(self.state.sessions), metrics.tags)
+                metrics.buffered.set(len(self.state.dirty), metrics.tags)
             except Exception:
                 log.exception("shard %d maintenance failed; retrying", self.index)
 
@@ -171,6 +194,10 @@ class ShardActor:
                 key: self.state.buffer[key] for key in list(self.state.dirty)
             }
             if written:
+                metrics = shard_metrics(self.index)
+                oldest = min(entry.updated_at_ms for entry in written.values())
+                metrics.flush_lag.observe(max(0.0, time.time() - oldest / 1000), metrics.tags)
+                metrics.flush_docs.observe(len(written), metrics.tags)
                 await self.db.progress.bulk_write(
                     [progress_update(entry) for entry in written.values()], ordered=False
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -45,6 +45,10 @@ log = logging.getLogger("api")
 MAX_BODY_BYTES = 1 << 20
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _OUTAGES = (ConnectionFailure, RedisConnectionError, RedisTimeoutError, TimeoutError)
+
+
+# (route template, method, status, error code or ""): once per request, e.g. for Prometheus.
+Observer = Callable[[str, str, int, str], None]
 
 
 class _ErrorBody(msgspec.Struct):
@@ -85,8 +89,10 @@ class App:
         *,
         extra_checks: Mapping[str, health_views.Check] | None = None,
         extra_routes: Iterable[Route] = (),
+        observe: Observer | None = None,
     ) -> None:
         self.deps = deps
+        self.observe = observe
         checks = {
             **health_views.dependency_checks(deps),
             "catalog": deps.catalog.check,
@@ -113,10 +119,12 @@ class App:
 
     async def handle(self, req: Request) -> Response:
         req.request_id = request_id_for(req.headers)
+        template, code = "unmatched", ""
         try:
             if len(req.body) > MAX_BODY_BYTES:
                 raise PayloadTooLarge(f"Bodies are limited to {MAX_BODY_BYTES} bytes")
             route, req.path_params = self.router.match(req.method, req.path)
+            template = route.template
             if route.auth != "none":
                 principal = self.deps.tokens.verify_access(bearer_token(req.headers))
                 if route.auth == "admin" and principal.role != "admin":
@@ -133,6 +141,7 @@ class App:
             response = await route.handler(req)
         except ApiError as error:
             response = error_response(error, req.request_id)
+            code = error.code
         except _OUTAGES as exc:
             log.warning("request %s: dependency unavailable: %r", req.request_id, exc)
             response = error_response(
@@ -140,15 +149,20 @@ class App:
                 req.request_id,
             )
             response.headers["Retry-After"] = "1"
+            code = ServiceUnavailable.code
         except PyMongoError as exc:
             log.error("request %s: database error: %r", req.request_id, exc)
             response = error_response(InternalError(), req.request_id)
+            code = InternalError.code
         except Exception:
             log.exception(
                 "request %s: unhandled error on %s %s", req.request_id, req.method, req.path
             )
             response = error_response(InternalError(), req.request_id)
+            code = InternalError.code
         for name, value in req.rate_headers.items():
             response.headers.setdefault(name, value)
         response.headers["X-Request-Id"] = req.request_id
+        if self.observe is not None:
+            self.observe(template, req.method, response.status, code)
         return response

@@ -16,6 +16,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
 from actors.client import GroupCommit
+from actors.metrics import ingress_metrics
 from actors.pool import ShardPool
 from api.app import App
 from api.config import RuntimeConfig, Settings
@@ -30,7 +31,14 @@ class Ingress:
         self.deps = Deps.build(settings)
         self.shards = ShardPool(shard_count)
         self.deps.shards = GroupCommit(self.shards.send, shard_count)
-        self.app = App(self.deps, extra_checks={"actors": self.shards.ping_all})
+        self.metrics = ingress_metrics()
+        self.app = App(
+            self.deps, extra_checks={"actors": self.shards.ping_all}, observe=self._count
+        )
+
+    def _count(self, route: str, method: str, status: int, code: str) -> None:
+        tags = {"route": route, "method": method, "status": str(status), "code": code}
+        self.metrics.requests.inc(1, tags)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         runtime = msgspec.convert(user_config, RuntimeConfig)
@@ -44,6 +52,11 @@ class Ingress:
         # Liveness only: the event loop answers (we are running) and the catalog follower is
         # alive. Restarting replicas because MongoDB is down would not bring MongoDB back;
         # /readyz reports dependencies to the load balancer instead.
+        commit = self.deps.shards
+        if commit is not None:  # health checks run every few seconds: a cheap sampling point
+            for shard, length in enumerate(commit.queue_lengths()):
+                self.metrics.queue.set(length, {"shard": str(shard)})
+            self.metrics.batches.set(commit.batches)
         if not self.deps.catalog.alive():
             raise RuntimeError("the catalog refresh task stopped; restart this replica")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,11 +32,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
+# Listeners of private stacks take ports from here, below the kernel's ephemeral range
+# (32768+ by default), so an outbound connection can never grab a port between the moment we
+# pick it and the moment Ray binds it.
+PRIVATE_PORTS = range(25_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for _ in range(1000):
+        port = random.choice(PRIVATE_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PRIVATE_PORTS}")
 
 
 @dataclass

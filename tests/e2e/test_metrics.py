@@ -1,0 +1,76 @@
+"""The playback tier's Prometheus metrics appear on the node's metrics port after traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from stack.local import LocalStack
+from tests.e2e.helpers import register
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = (
+    "ray_api_requests_total",
+    "ray_shard_active_streams",
+    "ray_shard_ops_total",
+    "ray_shard_refused_total",
+    "ray_shard_buffered_progress",
+    "ray_shard_journal_depth",
+    "ray_shard_batch_size",
+    "ray_shard_flush_documents",
+    "ray_shard_flush_lag_seconds",
+    "ray_group_commit_queue_length",
+)
+
+
+async def test_playback_metrics_are_exported(stack: LocalStack, client: httpx.AsyncClient) -> None:
+    user = await register(client, plan="basic")
+    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
+        "id"
+    ]
+    movie = (
+        await client.get(
+            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
+        )
+    ).json()["content"][0]
+    body = {
+        "profile_id": profile,
+        "title_id": movie["id"],
+        "device": {"device_id": "tv", "platform": "tv"},
+    }
+    session = (await client.post("/v1/playback/sessions", headers=user.auth, json=body)).json()
+    refused = await client.post(
+        "/v1/playback/sessions",
+        headers=user.auth,
+        json={**body, "device": {"device_id": "phone", "platform": "mobile"}},
+    )
+    assert refused.status_code == 409
+    for second in range(3):
+        await client.put(
+            f"/v1/profiles/{profile}/progress",
+            headers=user.auth,
+            json={
+                "title_id": movie["id"],
+                "asset_id": session["asset_id"],
+                "position_ms": second * 1000,
+                "state": "playing",
+            },
+        )
+    text = ""
+    deadline = time.monotonic() + 60  # Ray reports metrics every few seconds
+    async with httpx.AsyncClient(timeout=10) as scraper:
+        while time.monotonic() < deadline:
+            text = (
+                await scraper.get(f"http://127.0.0.1:{stack.ports.metrics_export}/metrics")
+            ).text
+            if all(name in text for name in EXPECTED):
+                break
+            await asyncio.sleep(2)
+    missing = [name for name in EXPECTED if name not in text]
+    assert not missing, f"not exported: {missing}"
+    assert 'reason="STREAM_LIMIT_REACHED"' in text
+    assert 'code="STREAM_LIMIT_REACHED"' in text and 'route="/v1/playback/sessions"' in text
