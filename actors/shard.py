@@ -85,6 +85,7 @@ class ShardActor:
         self.state = ShardState()
         self.sessions_key, self.progress_key, self.events_key = journal_keys(index)
         self.flush_s = float(os.environ.get("PROGRESS_FLUSH_S", "3"))
+        self.persist_every_ms = int(float(os.environ.get("PROGRESS_PERSIST_S", "120")) * 1000)
         self.delete_if_same = self.redis.register_script(_DELETE_IF_SAME)
         self.recovered: asyncio.Task[None] | None = None
         self.background: asyncio.Task[None] | None = None
@@ -187,12 +188,15 @@ class ShardActor:
             except Exception:
                 log.exception("shard %d maintenance failed; retrying", self.index)
 
-    async def flush(self) -> int:
-        """Dirty progress → one MongoDB bulk write → drop exactly those journal entries."""
+    async def flush(self, everything: bool = False) -> int:
+        """Due progress → one MongoDB bulk write → drop exactly those journal entries."""
         async with self.flush_lock:
-            written: dict[ProgressKey, Progress] = {
-                key: self.state.buffer[key] for key in list(self.state.dirty)
-            }
+            now = int(time.time() * 1000)
+            written: dict[ProgressKey, Progress] = (
+                {key: self.state.buffer[key] for key in list(self.state.dirty)}
+                if everything
+                else self.state.due(now, self.persist_every_ms)
+            )
             if written:
                 metrics = shard_metrics(self.index)
                 oldest = min(entry.updated_at_ms for entry in written.values())
@@ -230,7 +234,7 @@ class ShardActor:
     async def drain(self) -> int:
         """Graceful shutdown: flush everything now (the journal covers anything after)."""
         await self._ready()
-        return await self.flush() + await self.flush_events()
+        return await self.flush(everything=True) + await self.flush_events()
 
     async def ping(self) -> dict[str, float | int]:
         await self._ready()

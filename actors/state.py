@@ -62,6 +62,7 @@ class ShardState:
     by_account: dict[str, set[str]] = field(default_factory=dict)
     buffer: dict[ProgressKey, Progress] = field(default_factory=dict)
     dirty: set[ProgressKey] = field(default_factory=set)
+    persisted: dict[ProgressKey, Progress] = field(default_factory=dict)  # last MongoDB write
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -185,9 +186,28 @@ class ShardState:
         ]
         return max(candidates, key=lambda s: s.started_at_ms, default=None)
 
+    def due(self, now_ms: int, persist_every_ms: int) -> dict[ProgressKey, Progress]:
+        """Dirty entries MongoDB should see now. The Redis journal already makes every
+        acknowledged update durable, so a plain "still playing" position is written at most
+        once per ``persist_every_ms``; a first position, a pause, a finish go out at once."""
+        due = {}
+        for key in self.dirty:
+            entry = self.buffer[key]
+            last = self.persisted.get(key)
+            if (
+                last is None
+                or entry.state != last.state
+                or entry.watched != last.watched
+                or entry.state != "playing"
+                or now_ms - last.updated_at_ms >= persist_every_ms
+            ):
+                due[key] = entry
+        return due
+
     def flushed(self, written: dict[ProgressKey, Progress], now_ms: int) -> None:
         """After a MongoDB write: entries not updated since are clean; old clean ones go."""
         for key, entry in written.items():
+            self.persisted[key] = entry
             if (current := self.buffer.get(key)) is not None and current.version == entry.version:
                 self.dirty.discard(key)
         stale = [
@@ -197,6 +217,7 @@ class ShardState:
         ]
         for key in stale:
             del self.buffer[key]
+            self.persisted.pop(key, None)
 
     # -- events -----------------------------------------------------------------------------
 

@@ -175,3 +175,20 @@ def test_player_events_renew_the_lease_count_qoe_and_queue_for_storage() -> None
     ]
     assert len({e["_id"] for e in changes.events}) == 3
     assert isinstance(shard.apply(event("play", 1, 200_000), Changes()), Refused)  # lease gone
+
+
+def test_a_playing_position_is_written_at_most_once_per_persist_interval() -> None:
+    shard = ShardState()
+    shard.apply(beat(ts=1, position=1_000, now=0), Changes())
+    first = shard.due(now_ms=0, persist_every_ms=120_000)
+    assert list(first) == [("p", "a")]  # never persisted: goes out at once
+    shard.flushed(first, now_ms=0)
+    for second in range(1, 11):  # ten heartbeats, one every 10 s, still playing
+        shard.apply(
+            beat(ts=1 + second, position=1_000 + second * 5_000, now=second * 10_000), Changes()
+        )
+        assert shard.due(now_ms=second * 10_000, persist_every_ms=120_000) == {}
+    shard.apply(beat(ts=20, position=60_000, now=110_000, state="paused"), Changes())
+    assert list(shard.due(now_ms=110_000, persist_every_ms=120_000)) == [
+        ("p", "a")
+    ]  # a pause is news
