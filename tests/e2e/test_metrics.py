@@ -61,16 +61,20 @@ async def test_playback_metrics_are_exported(stack: LocalStack, client: httpx.As
             },
         )
     text = ""
-    deadline = time.monotonic() + 60  # Ray reports metrics every few seconds
+    markers = (
+        *EXPECTED,
+        'reason="STREAM_LIMIT_REACHED"',
+        'code="STREAM_LIMIT_REACHED"',
+        'route="/v1/playback/sessions"',
+    )
+    deadline = time.monotonic() + 120  # Ray exports every few seconds; a loaded CI box is slower
     async with httpx.AsyncClient(timeout=10) as scraper:
         while time.monotonic() < deadline:
             text = (
                 await scraper.get(f"http://127.0.0.1:{stack.ports.metrics_export}/metrics")
             ).text
-            if all(name in text for name in EXPECTED):
+            if all(marker in text for marker in markers):
                 break
             await asyncio.sleep(2)
-    missing = [name for name in EXPECTED if name not in text]
+    missing = [marker for marker in markers if marker not in text]
     assert not missing, f"not exported: {missing}"
-    assert 'reason="STREAM_LIMIT_REACHED"' in text
-    assert 'code="STREAM_LIMIT_REACHED"' in text and 'route="/v1/playback/sessions"' in text
