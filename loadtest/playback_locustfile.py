@@ -48,7 +48,7 @@ class Viewer(FastHttpUser):
         return response.json()  # type: ignore[no-any-return]
 
     @task
-    def run(self) -> None:
+    def play(self) -> None:
         if self.mode == "start":
             self._start(self.measured)
             return

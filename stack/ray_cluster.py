@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -47,7 +48,11 @@ class RayPorts:
 
 
 def private_ports() -> RayPorts:
-    """Free ports for every listener, so a second stack runs beside ``make run``."""
+    """Free ports for every listener, so a second stack runs beside ``make run`` (whose Ray
+    workers use 10002-19999). Port ranges come from one of five 1,000-port blocks in
+    20000-24999, picked at random, so two private stacks (a test run and a benchmark) rarely
+    share one; single listeners come from :data:`stack.processes.PRIVATE_PORTS`."""
+    block = 20_000 + 1_000 * random.randrange(5)
     return RayPorts(
         gcs=free_port(),
         dashboard=free_port(),
@@ -61,12 +66,12 @@ def private_ports() -> RayPorts:
         runtime_env_agent=free_port(),
         node_manager=free_port(),
         object_manager=free_port(),
-        min_worker=22000,
-        max_worker=22999,
+        min_worker=block,
+        max_worker=block + 799,
         fallback_proxy_http=free_port(),
         fallback_proxy_grpc=free_port(),
-        direct_ingress_http=(23000, 23200),
-        direct_ingress_grpc=(23200, 23400),
+        direct_ingress_http=(block + 800, block + 899),
+        direct_ingress_grpc=(block + 900, block + 999),
     )
 
 

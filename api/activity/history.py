@@ -12,6 +12,7 @@ from datetime import datetime
 import msgspec
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
 from api.storage import Document
 
@@ -43,3 +44,20 @@ async def hide(db: AsyncDatabase[Document], *, profile_id: str, title_id: str) -
     await db.progress.update_many(
         {"profile_id": profile_id, "title_id": title_id}, {"$set": {"hidden": True}}
     )
+
+
+async def record_cowatch(
+    db: AsyncDatabase[Document], redis: Redis, *, profile_id: str, title_id: str
+) -> None:
+    """A finished title counts as watched together with the profile's other finished titles:
+    "people who watched this also watched" for the similar-titles blend."""
+    others = {
+        v.title_id for v in await recent(db, profile_id=profile_id, limit=50) if v.watched
+    } - {title_id}
+    if not others:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for other in others:
+            pipe.zincrby(f"cowatch:{title_id}", 1, other)
+            pipe.zincrby(f"cowatch:{other}", 1, title_id)
+        await pipe.execute()

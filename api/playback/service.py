@@ -224,6 +224,9 @@ async def progress(
         ),
     )
     assert isinstance(result, Done)
+    if result.accepted and (state == "finished" or position_ms >= 0.95 * duration_ms):
+        await trending.record(deps.redis, title.id, "finish")
+        await history.record_cowatch(deps.db, deps.redis, profile_id=profile_id, title_id=title.id)
     return result.accepted
 
 

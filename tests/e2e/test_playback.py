@@ -436,3 +436,53 @@ async def test_seed_a_streaming_start_progress_stop(client: httpx.AsyncClient) -
         json={"profile_id": profile, "position": -1},
     )
     assert bad.status_code == 400 and bad.json()["error"]["details"].startswith("position")
+
+
+async def test_finishing_titles_records_cowatching_for_similar(
+    stack: LocalStack, client: httpx.AsyncClient
+) -> None:
+    import redis as redis_sync
+
+    user = await register(client)
+    profile = await _profile(client, user)
+    movies = (
+        await client.get(
+            "/v1/content/browse",
+            headers=user.auth,
+            params={"type": "movie", "genre": "comedy", "limit": 2},
+        )
+    ).json()["content"]
+    first, second = movies
+    for movie in (first, second):
+        page = (await client.get(f"/v1/titles/{movie['id']}", headers=user.auth)).json()
+        done = await client.put(
+            f"/v1/profiles/{profile}/progress",
+            headers=user.auth,
+            json={
+                "title_id": movie["id"],
+                "asset_id": page["asset_id"],
+                "position_ms": 1000,
+                "state": "finished",
+            },
+        )
+        assert done.status_code == 200
+
+        async def in_history(title_id: str = movie["id"]) -> bool:
+            items = (
+                await client.get(f"/v1/users/profiles/{profile}/history", headers=user.auth)
+            ).json()["history"]
+            return any(i["content_id"] == title_id and i["watched"] for i in items)
+
+        await _wait_for(in_history)
+    client_redis = redis_sync.Redis.from_url(stack.env()["REDIS_URL"])
+    try:
+        assert client_redis.zscore(f"cowatch:{second['id']}", first["id"]) == 1.0
+        assert client_redis.zscore(f"cowatch:{first['id']}", second["id"]) == 1.0
+    finally:
+        client_redis.close()
+    similar = (
+        await client.get(
+            f"/v1/recommendations/similar/{second['id']}", headers=user.auth, params={"limit": 50}
+        )
+    ).json()
+    assert first["id"] in {c["id"] for c in similar["recommendations"][0]["content"]}
