@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -34,3 +35,16 @@ async def register(client: httpx.AsyncClient, plan: str = "standard", country: s
     assert response.status_code == 201, response.text
     body = response.json()
     return User(email, password, body["access_token"], body["refresh_token"], body["user"]["id"])
+
+
+async def first_profile(client: httpx.AsyncClient, user: User) -> str:
+    """The profile created with the account."""
+    profiles = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"]
+    return str(profiles[0]["id"])
+
+
+async def first_title(client: httpx.AsyncClient, user: User, **query: str | int) -> dict[str, Any]:
+    """The most popular title the user may see that matches the browse filters."""
+    params: dict[str, str | int] = {"limit": 1, **query}
+    body = (await client.get("/v1/content/browse", headers=user.auth, params=params)).json()
+    return body["content"][0]  # type: ignore[no-any-return]

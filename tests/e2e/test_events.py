@@ -11,7 +11,7 @@ import pytest
 from pymongo import MongoClient
 
 from stack.local import LocalStack
-from tests.e2e.helpers import register
+from tests.e2e.helpers import first_profile, first_title, register
 
 pytestmark = pytest.mark.e2e
 
@@ -20,14 +20,8 @@ async def test_player_events_validate_renew_and_are_stored(
     stack: LocalStack, client: httpx.AsyncClient
 ) -> None:
     user = await register(client, plan="basic")
-    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
-        "id"
-    ]
-    movie = (
-        await client.get(
-            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
-        )
-    ).json()["content"][0]
+    profile = await first_profile(client, user)
+    movie = await first_title(client, user, type="movie")
     session = (
         await client.post(
             "/v1/playback/sessions",
@@ -101,9 +95,7 @@ async def test_player_events_validate_renew_and_are_stored(
 
 async def test_analytics_events_and_viewing_stats(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
-        "id"
-    ]
+    profile = await first_profile(client, user)
     event = {
         "event_type": "video_play",
         "profile_id": profile,
@@ -125,11 +117,7 @@ async def test_analytics_events_and_viewing_stats(client: httpx.AsyncClient) -> 
         await client.post("/v1/analytics/events", headers=other.auth, json=event)
     ).status_code == 404
 
-    movie = (
-        await client.get(
-            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
-        )
-    ).json()["content"][0]
+    movie = await first_title(client, user, type="movie")
     page = (await client.get(f"/v1/titles/{movie['id']}", headers=user.auth)).json()
     await client.put(
         f"/v1/profiles/{profile}/progress",

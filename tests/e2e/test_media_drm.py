@@ -18,20 +18,14 @@ from pymongo import MongoClient
 from api.playback import signing
 from media.package import _binary
 from stack.local import LocalStack
-from tests.e2e.helpers import User, register
+from tests.e2e.helpers import User, first_profile, first_title, register
 
 pytestmark = pytest.mark.e2e
 
 
 async def _start(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
-    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
-        "id"
-    ]
-    movie = (
-        await client.get(
-            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
-        )
-    ).json()["content"][0]
+    profile = await first_profile(client, user)
+    movie = await first_title(client, user, type="movie")
     made = await client.post(
         "/v1/playback/sessions",
         headers=user.auth,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from stack.local import LocalStack
-from tests.e2e.helpers import register
+from tests.e2e.helpers import first_profile, first_title, register
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,8 @@ EXPECTED = (
 
 async def test_playback_metrics_are_exported(stack: LocalStack, client: httpx.AsyncClient) -> None:
     user = await register(client, plan="basic")
-    profile = (await client.get("/v1/users/profiles", headers=user.auth)).json()["profiles"][0][
-        "id"
-    ]
-    movie = (
-        await client.get(
-            "/v1/content/browse", headers=user.auth, params={"type": "movie", "limit": 1}
-        )
-    ).json()["content"][0]
+    profile = await first_profile(client, user)
+    movie = await first_title(client, user, type="movie")
     body = {
         "profile_id": profile,
         "title_id": movie["id"],

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 
 from actors.routing import shard_of
 from stack.local import LocalStack
-from tests.e2e.helpers import User, register
+from tests.e2e.helpers import User, first_title, register
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,6 @@ async def _profile(client: httpx.AsyncClient, user: User, **fields: object) -> s
     return str(profiles[0]["id"])
 
 
-async def _first(client: httpx.AsyncClient, user: User, **query: object) -> dict[str, Any]:
-    body = (
-        await client.get("/v1/content/browse", headers=user.auth, params={"limit": 1, **query})
-    ).json()
-    return body["content"][0]  # type: ignore[no-any-return]
-
-
 def _session(profile: str, title: str, device: str, **extra: object) -> dict[str, object]:
     return {
         "profile_id": profile,
@@ -53,7 +46,7 @@ async def test_session_shape_and_every_plan_limit(client: httpx.AsyncClient) -> 
     for plan, limit in (("basic", 1), ("standard", 2), ("premium", 4)):
         user = await register(client, plan=plan)
         profile = await _profile(client, user)
-        movie = await _first(client, user, type="movie")
+        movie = await first_title(client, user, type="movie")
         for device in range(limit):
             made = await client.post(
                 "/v1/playback/sessions",
@@ -86,7 +79,7 @@ async def test_ten_racing_starts_on_a_basic_account_yield_exactly_one(
 ) -> None:
     user = await register(client, plan="basic")
     profile = await _profile(client, user)
-    movie = await _first(client, user, type="movie")
+    movie = await first_title(client, user, type="movie")
     attempts = await asyncio.gather(
         *(
             client.post(
@@ -105,7 +98,7 @@ async def test_same_device_restart_replaces_and_stop_frees_the_slot(
 ) -> None:
     user = await register(client, plan="basic")
     profile = await _profile(client, user)
-    movie = await _first(client, user, type="movie")
+    movie = await first_title(client, user, type="movie")
     first = await client.post(
         "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv-1")
     )
@@ -140,7 +133,7 @@ async def test_same_device_restart_replaces_and_stop_frees_the_slot(
 async def test_lease_expiry_frees_a_slot_heartbeats_keep_it(client: httpx.AsyncClient) -> None:
     user = await register(client, plan="basic")
     profile = await _profile(client, user)
-    movie = await _first(client, user, type="movie")
+    movie = await first_title(client, user, type="movie")
     made = (
         await client.post(
             "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv")
@@ -186,7 +179,7 @@ async def test_refusals_in_contract_order(client: httpx.AsyncClient) -> None:
         "/v1/playback/sessions", headers=us.auth, json=_session(profile, "t_nope", "d")
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
-    mature = await _first(client, us, rating="TV-MA", type="series", page=1)
+    mature = await first_title(client, us, rating="TV-MA", type="series", page=1)
     if mature["rating"] not in ("TV-MA", "NC-17", "R"):
         mature = next(
             i
@@ -245,7 +238,7 @@ async def _wait_for(check: Any, seconds: float = 15) -> None:
 async def test_progress_ordering_continue_watching_and_history(client: httpx.AsyncClient) -> None:
     user = await register(client)
     profile = await _profile(client, user)
-    series = await _first(client, user, type="series")
+    series = await first_title(client, user, type="series")
     started = (
         await client.post(
             "/v1/playback/sessions", headers=user.auth, json=_session(profile, series["id"], "tv")
@@ -339,7 +332,7 @@ async def test_a_killed_shard_loses_no_acknowledged_update_and_keeps_the_limit(
 ) -> None:
     user = await register(client, plan="basic")
     profile = await _profile(client, user)
-    movie = await _first(client, user, type="movie")
+    movie = await first_title(client, user, type="movie")
     made = (
         await client.post(
             "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv")
@@ -394,7 +387,7 @@ async def test_a_killed_shard_loses_no_acknowledged_update_and_keeps_the_limit(
 async def test_seed_a_streaming_start_progress_stop(client: httpx.AsyncClient) -> None:
     user = await register(client)
     profile = await _profile(client, user)
-    series = await _first(client, user, type="series")
+    series = await first_title(client, user, type="series")
     started = await client.post(
         f"/v1/streaming/{series['id']}/start",
         headers=user.auth,
