@@ -230,20 +230,20 @@ async def progress(
     return result.accepted
 
 
-async def session(deps: Deps, *, account_id: str, session_id: str) -> Session:
-    """An active session of this account, or 404."""
-    result = await call_shard(
-        deps, account_id, GetSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
-    )
+async def _session_op(deps: Deps, account_id: str, op: GetSession | StopSession) -> Session:
+    """Send a get or stop; the account's active session it found, or 404."""
+    result = await call_shard(deps, account_id, op)
     if not isinstance(result, Done) or result.session is None:
         raise SessionNotFound()
     return result.session
+
+
+async def session(deps: Deps, *, account_id: str, session_id: str) -> Session:
+    """An active session of this account, or 404."""
+    op = GetSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
+    return await _session_op(deps, account_id, op)
 
 
 async def stop(deps: Deps, *, account_id: str, session_id: str) -> Session:
-    result = await call_shard(
-        deps, account_id, StopSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
-    )
-    if not isinstance(result, Done) or result.session is None:
-        raise SessionNotFound()
-    return result.session
+    op = StopSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
+    return await _session_op(deps, account_id, op)
