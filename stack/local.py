@@ -161,15 +161,19 @@ class LocalStack:
 
     def stop(self, say: Say = print) -> None:
         """Reverse order: Serve first (replicas and actors flush), then Ray, then the stores."""
-        if self.head is not None:
-            say("stopping Serve (graceful) and Ray")
-            self.head.shutdown_serve()
-            self.head.stop()
-            self.head = None
-        for proc in reversed(self.procs):
-            say(f"stopping {proc.name}")
-            proc.stop()
-        self.procs.clear()
+        try:
+            if self.head is not None:
+                say("stopping Serve (graceful) and Ray")
+                try:
+                    self.head.shutdown_serve()
+                finally:
+                    self.head.stop()
+                    self.head = None
+        finally:  # whatever failed above, every process this stack started is stopped
+            for proc in reversed(self.procs):
+                say(f"stopping {proc.name}")
+                proc.stop()
+            self.procs.clear()
 
     def remove_scratch(self) -> None:
         """Private stacks only: drop Ray's temp dir (logs included) once no longer needed."""
