@@ -84,19 +84,19 @@ class ShardState:
         found = (self.sessions[sid] for sid in self.by_account.get(account_id, ()))
         return sorted(found, key=lambda s: (s.started_at_ms, s.session_id))
 
-    def expire(self, now_ms: int, changes: Changes) -> list[Session]:
-        """Free the slots of streams that stopped sending heartbeats without a stop."""
-        gone = [s for s in self.sessions.values() if s.lease_expires_ms <= now_ms]
-        for session in gone:
-            self._remove(session.session_id)
-            changes.end_session(session.session_id)
-        return gone
+    def _end(self, session_id: str, changes: Changes) -> None:
+        """Drop a session and record its end for the journal."""
+        self._remove(session_id)
+        changes.end_session(session_id)
 
-    def _expire_account(self, account_id: str, now_ms: int, changes: Changes) -> None:
-        for session in self.active(account_id):
-            if session.lease_expires_ms <= now_ms:
-                self._remove(session.session_id)
-                changes.end_session(session.session_id)
+    def expire(self, now_ms: int, changes: Changes, account_id: str | None = None) -> list[Session]:
+        """Free the slots of streams that stopped sending heartbeats without a stop
+        (of one account, or of every account on this shard)."""
+        candidates = self.active(account_id) if account_id else list(self.sessions.values())
+        gone = [s for s in candidates if s.lease_expires_ms <= now_ms]
+        for session in gone:
+            self._end(session.session_id, changes)
+        return gone
 
     def _owned(self, account_id: str, session_id: str, now_ms: int) -> Session | None:
         session = self.sessions.get(session_id)
@@ -112,11 +112,10 @@ class ShardState:
         existing = self.sessions.get(op.session_id)
         if existing is not None and existing.account_id == op.account_id:
             return Done(session=existing)  # a retried call: the same decision again
-        self._expire_account(op.account_id, op.now_ms, changes)
+        self.expire(op.now_ms, changes, op.account_id)
         for session in self.active(op.account_id):
             if session.device_id == op.device_id:  # the same device restarting replaces itself
-                self._remove(session.session_id)
-                changes.end_session(session.session_id)
+                self._end(session.session_id, changes)
         active = self.active(op.account_id)
         if len(active) >= op.max_streams:
             return Refused(code="STREAM_LIMIT_REACHED", active=active)
@@ -294,8 +293,7 @@ class ShardState:
             case StopSession():
                 session = self._owned(op.account_id, op.session_id, op.now_ms)
                 if session is not None:
-                    self._remove(session.session_id)
-                    changes.end_session(session.session_id)
+                    self._end(session.session_id, changes)
                 return Done(session=session)
             case GetSession():
                 session = self._owned(op.account_id, op.session_id, op.now_ms)
