@@ -1,5 +1,7 @@
 """``python -m actors.drain --address HOST:PORT``: flush every shard's buffer to MongoDB now.
 
+(``--write-through on|off`` instead switches the benchmarks' unbuffered baseline.)
+
 Run on a graceful stop, before Ray goes down. Anything a shard acknowledged after this is still
 in its Redis journal and is replayed on the next start, so draining is about promptness, not
 about safety.
@@ -10,28 +12,41 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 import ray
+from ray.actor import ActorHandle
 
 from actors.pool import NAMESPACE
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--address", required=True, help="the Ray GCS address, e.g. 127.0.0.1:6379")
-    args = parser.parse_args()
-    ray.init(
-        address=args.address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False
-    )
+def shard_handles(address: str) -> list[ActorHandle[Any]]:
+    """Join the cluster at ``address`` as a driver and find every shard actor."""
+    ray.init(address=address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False)
     names = sorted(
         actor["name"]
         for actor in ray.util.list_named_actors(all_namespaces=True)
         if actor["namespace"] == NAMESPACE and actor["name"].startswith("shard-")
     )
-    flushed: list[int] = ray.get(
-        [ray.get_actor(name, namespace=NAMESPACE).drain.remote() for name in names]
+    return [ray.get_actor(name, namespace=NAMESPACE) for name in names]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True, help="the Ray GCS address, e.g. 127.0.0.1:6379")
+    parser.add_argument(
+        "--write-through",
+        choices=("on", "off"),
+        help="benchmarks only: instead of draining, switch the unbuffered baseline on or off",
     )
-    print(f"drained {len(names)} shards, {sum(flushed)} progress entries flushed", flush=True)
+    args = parser.parse_args()
+    shards = shard_handles(args.address)
+    if args.write_through:
+        ray.get([shard.set_write_through.remote(args.write_through == "on") for shard in shards])
+        print(f"write-through {args.write_through} on {len(shards)} shards", flush=True)
+        return 0
+    flushed: list[int] = ray.get([shard.drain.remote() for shard in shards])
+    print(f"drained {len(shards)} shards, {sum(flushed)} progress entries flushed", flush=True)
     return 0
 
 

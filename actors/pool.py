@@ -11,10 +11,12 @@ from typing import Any
 
 from ray.actor import ActorHandle
 
+from actors import channel
 from actors.routing import shard_of
 from actors.shard import ShardActor
 
 NAMESPACE = "streaming"
+CONNECT_TIMEOUT_S = 5.0  # a restarting shard answers within this, or the batch answers 503
 
 
 class ShardPool:
@@ -31,6 +33,8 @@ class ShardPool:
             ).remote(index, count)
             for index in range(count)
         ]
+        self._channels: list[channel.Channel | None] = [None] * count
+        self._connecting = [asyncio.Lock() for _ in range(count)]
 
     def for_account(self, account_id: str) -> ActorHandle[Any]:
         return self.shards[shard_of(account_id, self.count)]
@@ -39,6 +43,26 @@ class ShardPool:
         await asyncio.gather(*(shard.ping.remote() for shard in self.shards))
 
     async def send(self, shard: int, payload: bytes) -> bytes:
-        """One group-commit batch to one shard (see :class:`actors.client.GroupCommit`)."""
-        result: bytes = await self.shards[shard].apply.remote(payload)
-        return result
+        """One group-commit batch to one shard (see :class:`actors.client.GroupCommit`), over
+        the shard's direct socket. A broken socket fails this batch (its requests answer 503
+        and are retried by the player; every op is safe to repeat) and the next batch
+        reconnects, learning the restarted shard's new address through Ray."""
+        link = self._channels[shard]
+        if link is None or link.closed:
+            link = await self._connect(shard)
+        try:
+            return await link.request(payload)
+        except channel.ChannelClosed:
+            self._channels[shard] = None
+            raise
+
+    async def _connect(self, shard: int) -> channel.Channel:
+        async with self._connecting[shard]:
+            link = self._channels[shard]
+            if link is None or link.closed:
+                endpoint: channel.Endpoint = await asyncio.wait_for(
+                    self.shards[shard].endpoint.remote(), CONNECT_TIMEOUT_S
+                )
+                link = await channel.Channel.open(endpoint, CONNECT_TIMEOUT_S)
+                self._channels[shard] = link
+            return link

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +23,12 @@ import ray
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from actors import channel
 from actors.metrics import shard_metrics
 from actors.protocol import AnyOp, AnyResult, Progress, Refused, Session, decode_ops, encode
 from actors.state import Changes, ProgressKey, ShardState, progress_field
+from api.activity import trending
+from api.activity.history import progress_id
 from api.config import Settings
 from api.storage import mongo_client, redis_client
 
@@ -69,7 +73,7 @@ def progress_update(entry: Progress) -> UpdateOne:
     if entry.watched:
         guarded["watched_at"] = {"$cond": [newer, values["updated_at"], "$watched_at"]}
     return UpdateOne(
-        {"_id": f"{entry.profile_id}:{entry.asset_id}"}, [{"$set": guarded}], upsert=True
+        {"_id": progress_id(entry.profile_id, entry.asset_id)}, [{"$set": guarded}], upsert=True
     )
 
 
@@ -86,10 +90,16 @@ class ShardActor:
         self.sessions_key, self.progress_key, self.events_key = journal_keys(index)
         self.flush_s = float(os.environ.get("PROGRESS_FLUSH_S", "3"))
         self.persist_every_ms = int(float(os.environ.get("PROGRESS_PERSIST_S", "120")) * 1000)
+        # Benchmark baseline only (`make bench`): every accepted update is written to MongoDB
+        # before its answer, one document per heartbeat, as a service without the buffer would.
+        self.write_through = os.environ.get("PROGRESS_WRITE_THROUGH", "0") == "1"
         self.delete_if_same = self.redis.register_script(_DELETE_IF_SAME)
         self.recovered: asyncio.Task[None] | None = None
         self.background: asyncio.Task[None] | None = None
         self.flush_lock = asyncio.Lock()
+        self.host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
+        self.secret = secrets.token_bytes(16)
+        self.server: asyncio.Server | None = None
         self.stats = {"batches": 0, "ops": 0, "flushes": 0, "flushed_docs": 0, "expired": 0}
         # Built here, not at module level: Ray pickles the actor class, and msgspec codecs
         # cannot be pickled.
@@ -102,6 +112,15 @@ class ShardActor:
             self.recovered = asyncio.get_running_loop().create_task(self._recover())
             self.background = asyncio.get_running_loop().create_task(self._maintain())
         await self.recovered
+
+    async def endpoint(self) -> channel.Endpoint:
+        """Where ingress replicas send batches directly (see :mod:`actors.channel`). The
+        socket opens after the journal is replayed, so nothing is served from a cold state."""
+        await self._ready()
+        if self.server is None:
+            self.server = await channel.serve(self.host, self.secret, self.apply)
+        port = self.server.sockets[0].getsockname()[1]
+        return channel.Endpoint(self.host, port, self.secret)
 
     async def _recover(self) -> None:
         sessions: dict[bytes, bytes] = await self.redis.hgetall(self.sessions_key)  # type: ignore[assignment]
@@ -125,6 +144,8 @@ class ShardActor:
         ops = decode_ops(payload)
         changes = Changes()
         results = [self.state.apply(op, changes) for op in ops]
+        if self.write_through and changes.progress:
+            await self._write_through(changes)
         if changes:
             await self._journal(changes)
         self.stats["batches"] += 1
@@ -157,6 +178,8 @@ class ShardActor:
                 pipe.hdel(self.sessions_key, *changes.ended)
             if changes.events:
                 pipe.rpush(self.events_key, *(self.encoder.encode(e) for e in changes.events))
+            for title_id in changes.plays:  # rides along: no round trip of its own per start
+                trending.add_to(pipe, title_id, "play")
             if changes.progress:
                 pipe.hset(
                     self.progress_key,
@@ -166,6 +189,16 @@ class ShardActor:
                     },
                 )
             await pipe.execute()
+
+    async def _write_through(self, changes: Changes) -> None:
+        """The unbuffered baseline: this batch's progress goes to MongoDB now, not the journal."""
+        written, changes.progress = changes.progress, {}
+        await self.db.progress.bulk_write(
+            [progress_update(entry) for entry in written.values()], ordered=False
+        )
+        metrics = shard_metrics(self.index)
+        metrics.flush_docs.observe(len(written), metrics.tags)
+        self.state.flushed(written, int(time.time() * 1000))
 
     async def _maintain(self) -> None:
         while True:
@@ -247,10 +280,19 @@ class ShardActor:
             **self.stats,
         }
 
+    async def set_write_through(self, enabled: bool) -> None:
+        """Benchmarks only: switch the unbuffered baseline on or off (see ``write_through``)."""
+        await self._ready()
+        if enabled and not self.write_through:
+            await self.flush(everything=True)
+        self.write_through = enabled
+
     async def journal_depth(self) -> int:
         return int(await self.redis.hlen(self.progress_key))
 
     async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
         if self.background is not None:
             self.background.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -43,6 +43,7 @@ class Changes:
     ended: set[str] = field(default_factory=set)
     progress: dict[ProgressKey, Progress] = field(default_factory=dict)
     events: list[dict[str, object]] = field(default_factory=list)  # stored in bulk, in order
+    plays: list[str] = field(default_factory=list)  # title ids of sessions started (trending)
 
     def put_session(self, session: Session) -> None:
         self.ended.discard(session.session_id)
@@ -53,7 +54,7 @@ class Changes:
         self.ended.add(session_id)
 
     def __bool__(self) -> bool:
-        return bool(self.sessions or self.ended or self.progress or self.events)
+        return bool(self.sessions or self.ended or self.progress or self.events or self.plays)
 
 
 @dataclass
@@ -133,6 +134,7 @@ class ShardState:
         )
         self._add(session)
         changes.put_session(session)
+        changes.plays.append(op.title_id)
         return Done(session=session)
 
     def _renew(self, session: Session, now_ms: int, ttl_ms: int, changes: Changes) -> None:

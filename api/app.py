@@ -34,6 +34,7 @@ from api.lists import views as list_views
 from api.playback import drm as drm_views
 from api.playback import events as event_views
 from api.playback import views as playback_views
+from api.profiles import cache as profile_cache
 from api.profiles import views as profile_views
 from api.ratings import views as rating_views
 from api.recommendations import views as recommendation_views
@@ -131,13 +132,14 @@ class App:
                     raise Forbidden("This route needs an admin account")
                 req.principal = principal
             if route.rate_class is not None and req.principal is not None:
-                state = await self.deps.limiter.hit(
+                admission = await self.deps.limiter.admit(
                     route.rate_class,
-                    req.principal.account_id,
                     account_id=req.principal.account_id,
                     family=req.principal.family,
+                    version_key=profile_cache.version_key(req.principal.account_id),
                 )
-                req.rate_headers = state.headers() if state else {}
+                req.profiles_version = admission.profiles_version
+                req.rate_headers = admission.state.headers() if admission.state else {}
             response = await route.handler(req)
         except ApiError as error:
             response = error_response(error, req.request_id)

@@ -15,6 +15,7 @@ from api.auth.tokens import TokenService
 from api.catalog.store import CatalogStore
 from api.config import RuntimeConfig, Settings
 from api.playback.signing import load_key
+from api.profiles.cache import ProfileCache
 from api.ratelimit import RateLimiter
 from api.storage import Document, mongo_client, redis_client
 
@@ -30,6 +31,7 @@ class Deps:
     catalog: CatalogStore
     trending: TrendingBoard
     media_key: bytes
+    profiles: ProfileCache
     # Set by the Serve ingress (Ray) or a test (in-process shards); None means no playback.
     shards: GroupCommit | None = None
 
@@ -60,6 +62,7 @@ class Deps:
             CatalogStore(db, redis),
             TrendingBoard(redis),
             load_key(settings.media_key_file),
+            ProfileCache(db),
         )
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:

@@ -42,6 +42,8 @@ class Request:
     client: str = ""
     # Set by whoever counted this request against a budget; added to any response, errors too.
     rate_headers: dict[str, str] = field(default_factory=dict)
+    # The account's profiles version, read with the rate limit (None: not read this request).
+    profiles_version: int | None = None
 
     @property
     def wants_fresh(self) -> bool:

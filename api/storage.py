@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.config import Settings
 
@@ -33,13 +33,18 @@ def mongo_client(settings: Settings) -> AsyncMongoClient[Document]:
 
 def redis_client(settings: Settings) -> Redis:
     timeout = settings.dependency_timeout_ms / 1000
-    return Redis.from_url(
+    # A blocking pool: past ``max_connections`` concurrent calls, a call waits (up to the
+    # timeout) for a connection to come back instead of failing at once, so a burst above the
+    # pool size queues rather than answering 503.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         max_connections=256,
+        timeout=timeout,
     )
+    return Redis(connection_pool=pool)
 
 
 async def ensure_indexes(db: AsyncDatabase[Document]) -> None:

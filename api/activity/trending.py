@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from api.storage import as_text
 
@@ -30,11 +31,16 @@ def _key(hour: int) -> str:
     return f"trending:h:{hour}"
 
 
-async def record(redis: Redis, title_id: str, kind: str, now: float | None = None) -> None:
+def add_to(pipe: Pipeline, title_id: str, kind: str, now: float | None = None) -> None:
+    """Queue one engagement on a pipeline someone else executes (the shards' journal write)."""
     hour = _hour(now or time.time())
+    pipe.zincrby(_key(hour), WEIGHTS[kind], title_id)
+    pipe.expire(_key(hour), (WINDOW_HOURS + 2) * 3600)
+
+
+async def record(redis: Redis, title_id: str, kind: str, now: float | None = None) -> None:
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.zincrby(_key(hour), WEIGHTS[kind], title_id)
-        pipe.expire(_key(hour), (WINDOW_HOURS + 2) * 3600)
+        add_to(pipe, title_id, kind, now)
         await pipe.execute()
 
 

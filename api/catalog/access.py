@@ -6,7 +6,6 @@ from api import params
 from api.catalog.snapshot import Viewer
 from api.deps import Deps
 from api.http import Request
-from api.profiles import service as profiles
 from api.profiles.models import Profile
 
 
@@ -18,6 +17,8 @@ async def viewer_for(
     profile_id = profile_id or params.text(req, "profile_id", max_length=64)
     profile = None
     if profile_id is not None:
-        profile = await profiles.get(deps.db, account_id=req.account_id, profile_id=profile_id)
+        profile = await deps.profiles.get(
+            account_id=req.account_id, profile_id=profile_id, version=req.profiles_version
+        )
     cap = profile.maturity_rating if profile is not None else None
     return Viewer(req.principal.country, cap), profile

@@ -77,13 +77,13 @@ def _episodes(title: Title) -> list[str]:
 async def next_up(deps: Deps, title: Title, profile_id: str) -> tuple[str, int]:
     """The asset to play for a title, and where to resume: a movie's own asset; for a series,
     the episode in progress, else the one after the last finished, else the first."""
+    if title.type != "series":
+        assert title.asset_id is not None
+        resume = await history.viewing(deps.db, profile_id=profile_id, asset_id=title.asset_id)
+        return title.asset_id, resume.position_ms if resume and not resume.watched else 0
     viewings = [
         v for v in await history.recent(deps.db, profile_id=profile_id) if v.title_id == title.id
     ]
-    if title.type != "series":
-        assert title.asset_id is not None
-        resume = next((v for v in viewings if v.asset_id == title.asset_id and not v.watched), None)
-        return title.asset_id, resume.position_ms if resume else 0
     episodes = _episodes(title)
     if not episodes:
         raise NotFound("This series has no episodes yet")
@@ -179,8 +179,7 @@ async def start(
             ],
         )
     assert isinstance(result, Done) and result.session is not None
-    await trending.record(deps.redis, title.id, "play")
-    return Started(result.session, title, resume_ms)
+    return Started(result.session, title, resume_ms)  # (the shard counted the play for trending)
 
 
 async def progress(

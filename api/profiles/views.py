@@ -5,6 +5,7 @@ from __future__ import annotations
 from api.deps import Deps
 from api.http import Request, Response, Route, json_response
 from api.profiles import service
+from api.profiles.cache import bump_version
 from api.profiles.models import CreateProfile, ProfileList, ProfileView, UpdateProfile
 from api.wire import decode
 
@@ -31,15 +32,26 @@ def routes(deps: Deps) -> list[Route]:
 
     async def update(req: Request) -> Response:
         body = decode(req.body, UpdateProfile)
-        profile = await service.update(
-            deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"], body=body
-        )
+        await bump_version(deps.redis, req.account_id)
+        try:
+            profile = await service.update(
+                deps.db,
+                account_id=req.account_id,
+                profile_id=req.path_params["profile_id"],
+                body=body,
+            )
+        finally:  # even a failed write may have landed: cached copies must be re-read
+            await bump_version(deps.redis, req.account_id)
         return json_response(ProfileView.of(profile))
 
     async def delete(req: Request) -> Response:
-        await service.delete(
-            deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"]
-        )
+        await bump_version(deps.redis, req.account_id)
+        try:
+            await service.delete(
+                deps.db, account_id=req.account_id, profile_id=req.path_params["profile_id"]
+            )
+        finally:
+            await bump_version(deps.redis, req.account_id)
         return Response(status=204)
 
     one = "/v1/users/profiles/{profile_id}"

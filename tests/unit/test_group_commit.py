@@ -57,3 +57,33 @@ async def test_a_failed_send_fails_every_waiter_with_shard_unavailable() -> None
     assert all(isinstance(o, ShardUnavailable) for o in outcomes)
     with pytest.raises(ShardUnavailable):
         await client.call(0, GetSession(account_id="a", now_ms=0, session_id="x"))
+
+
+async def test_calls_queued_behind_a_batch_in_flight_go_out_together_when_it_returns() -> None:
+    sent: list[int] = []
+    release = asyncio.Event()
+
+    async def send(shard: int, payload: bytes) -> bytes:
+        ops = decode_ops(payload)
+        sent.append(len(ops))
+        if len(sent) == 1:
+            await release.wait()  # hold the first batch in flight
+        return encode([Done() for _ in ops])
+
+    client = GroupCommit(send, 1, window_s=0.001)
+    first = asyncio.ensure_future(
+        client.call(0, GetSession(account_id="a", now_ms=0, session_id="0"))
+    )
+    await asyncio.sleep(0.01)
+    assert sent == [1]
+    later = [
+        asyncio.ensure_future(
+            client.call(0, GetSession(account_id="a", now_ms=0, session_id=str(i)))
+        )
+        for i in range(1, 6)
+    ]
+    await asyncio.sleep(0.01)
+    assert sent == [1], "nothing else is sent while the shard's one call is out"
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 1.0)
+    assert sent == [1, 5]

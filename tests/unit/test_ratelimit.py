@@ -31,3 +31,22 @@ async def test_disabled_limits_still_check_revocation_but_count_nothing(deps: De
     subject = secrets.token_hex(4)
     for _ in range(5):
         assert await limiter.hit("auth", subject, account_id=subject, family="f") is None
+
+
+async def test_a_redis_that_forgot_the_script_is_taught_it_again(deps: Deps) -> None:
+    limiter = RateLimiter(deps.redis, {"auth": RateBudget(5, 60)})
+    subject = secrets.token_hex(4)
+    assert (await limiter.hit("auth", subject)).remaining == 4  # type: ignore[union-attr]
+    await deps.redis.script_flush()  # as after a Redis restart without persistence
+    assert (await limiter.hit("auth", subject)).remaining == 3  # type: ignore[union-attr]
+
+
+async def test_admit_reads_the_accounts_profiles_version(deps: Deps) -> None:
+    limiter = RateLimiter(deps.redis, {"content": RateBudget(5, 60)})
+    account = secrets.token_hex(4)
+    key = f"profiles:version:{{{account}}}"
+    first = await limiter.admit("content", account_id=account, family="f", version_key=key)
+    await deps.redis.incr(key)
+    second = await limiter.admit("content", account_id=account, family="f", version_key=key)
+    assert (first.profiles_version, second.profiles_version) == (0, 1)
+    assert second.state is not None and second.state.remaining == 3
