@@ -22,6 +22,27 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def build(
+    *, email: str, password_hash: str, country: str, plan: Plan, role: Role = "user"
+) -> Account:
+    """A new account, its first profile slot already reserved for the profile made with it."""
+    return Account(
+        id=new_id("acc"),
+        email=normalize_email(email),
+        password_hash=password_hash,
+        country=country,
+        plan=plan,
+        role=role,
+        profile_count=1,
+        created_at=utc_now(),
+    )
+
+
+def first_profile_name(email: str) -> str:
+    """The name of the profile created with an account: the email's local part."""
+    return email.split("@", 1)[0][:50]
+
+
 async def create(
     db: AsyncDatabase[Document],
     *,
@@ -32,16 +53,7 @@ async def create(
     role: Role = "user",
 ) -> Account:
     """Insert the account; its first profile slot is reserved for the profile created with it."""
-    account = Account(
-        id=new_id("acc"),
-        email=normalize_email(email),
-        password_hash=password_hash,
-        country=country,
-        plan=plan,
-        role=role,
-        profile_count=1,
-        created_at=utc_now(),
-    )
+    account = build(email=email, password_hash=password_hash, country=country, plan=plan, role=role)
     try:
         await db.accounts.insert_one(to_document(account))
     except DuplicateKeyError:

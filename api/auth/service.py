@@ -42,7 +42,7 @@ async def create_account(
         await profiles.create_first(
             deps.db,
             account_id=account.id,
-            name=account.email.split("@", 1)[0][:50],
+            name=accounts.first_profile_name(account.email),
             base_url=deps.settings.public_base_url,
         )
     except BaseException:

@@ -32,7 +32,7 @@ def _capped_rating(is_kids: bool, requested: MaturityRating | None) -> MaturityR
     return requested
 
 
-def _build(account_id: str, body: CreateProfile, base_url: str) -> Profile:
+def build(account_id: str, body: CreateProfile, base_url: str) -> Profile:
     profile_id = accounts.new_id("prof")
     return Profile(
         id=profile_id,
@@ -50,7 +50,7 @@ async def create_first(
     db: AsyncDatabase[Document], *, account_id: str, name: str, base_url: str
 ) -> Profile:
     """The profile created with an account; its slot was reserved by ``accounts.create``."""
-    profile = _build(account_id, CreateProfile(name=name), base_url)
+    profile = build(account_id, CreateProfile(name=name), base_url)
     await db.profiles.insert_one(to_document(profile))
     return profile
 
@@ -58,7 +58,7 @@ async def create_first(
 async def create(
     db: AsyncDatabase[Document], *, account_id: str, body: CreateProfile, base_url: str
 ) -> Profile:
-    profile = _build(account_id, body, base_url)  # validate before taking a slot
+    profile = build(account_id, body, base_url)  # validate before taking a slot
     await accounts.reserve_profile_slot(db, account_id=account_id)
     try:
         await db.profiles.insert_one(to_document(profile))
