@@ -30,5 +30,6 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) var
 
-bench: $(STAMP)  ## throughput of API routes beside the hello-world Serve endpoint → docs/benchmarks.md
+bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, capacity.md
 	$(PY) -m loadtest.bench
+	$(PY) -m loadtest.capacity

@@ -1,6 +1,7 @@
 """``python -m actors.drain --address HOST:PORT``: flush every shard's buffer to MongoDB now.
 
-(``--write-through on|off`` instead switches the benchmarks' unbuffered baseline.)
+(``--stats`` instead prints the shards' counters; ``--write-through on|off`` switches the
+benchmarks' unbuffered baseline.)
 
 Run on a graceful stop, before Ray goes down. Anything a shard acknowledged after this is still
 in its Redis journal and is replayed on the next start, so draining is about promptness, not
@@ -10,6 +11,7 @@ about safety.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from typing import Any
@@ -35,12 +37,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", required=True, help="the Ray GCS address, e.g. 127.0.0.1:6379")
     parser.add_argument(
+        "--stats", action="store_true", help="print every shard's counters as JSON, change nothing"
+    )
+    parser.add_argument(
         "--write-through",
         choices=("on", "off"),
         help="benchmarks only: instead of draining, switch the unbuffered baseline on or off",
     )
     args = parser.parse_args()
     shards = shard_handles(args.address)
+    if args.stats:
+        print(json.dumps(ray.get([shard.ping.remote() for shard in shards])), flush=True)
+        return 0
     if args.write_through:
         ray.get([shard.set_write_through.remote(args.write_through == "on") for shard in shards])
         print(f"write-through {args.write_through} on {len(shards)} shards", flush=True)

@@ -25,7 +25,16 @@ from pymongo.errors import BulkWriteError
 
 from actors import channel
 from actors.metrics import shard_metrics
-from actors.protocol import AnyOp, AnyResult, Progress, Refused, Session, decode_ops, encode
+from actors.protocol import (
+    AnyOp,
+    AnyResult,
+    Heartbeat,
+    Progress,
+    Refused,
+    Session,
+    decode_ops,
+    encode,
+)
 from actors.state import Changes, ProgressKey, ShardState, progress_field
 from api.activity import trending
 from api.activity.history import progress_id
@@ -100,7 +109,15 @@ class ShardActor:
         self.host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         self.secret = secrets.token_bytes(16)
         self.server: asyncio.Server | None = None
-        self.stats = {"batches": 0, "ops": 0, "flushes": 0, "flushed_docs": 0, "expired": 0}
+        self.stats = {
+            "batches": 0,
+            "ops": 0,
+            "heartbeats": 0,
+            "flushes": 0,
+            "flushed_docs": 0,  # progress documents written to MongoDB (write-through included)
+            "flushed_events": 0,
+            "expired": 0,
+        }
         # Built here, not at module level: Ray pickles the actor class, and msgspec codecs
         # cannot be pickled.
         self.encoder = msgspec.msgpack.Encoder()
@@ -150,6 +167,7 @@ class ShardActor:
             await self._journal(changes)
         self.stats["batches"] += 1
         self.stats["ops"] += len(ops)
+        self.stats["heartbeats"] += sum(isinstance(op, Heartbeat) for op in ops)
         self._observe(ops, results)
         return encode(results)
 
@@ -198,6 +216,7 @@ class ShardActor:
         )
         metrics = shard_metrics(self.index)
         metrics.flush_docs.observe(len(written), metrics.tags)
+        self.stats["flushed_docs"] += len(written)
         self.state.flushed(written, int(time.time() * 1000))
 
     async def _maintain(self) -> None:
@@ -261,7 +280,7 @@ class ShardActor:
             if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
                 raise
         await self.redis.ltrim(self.events_key, len(blobs), -1)
-        self.stats["flushed_events"] = self.stats.get("flushed_events", 0) + len(docs)
+        self.stats["flushed_events"] += len(docs)
         return len(docs)
 
     async def drain(self) -> int:

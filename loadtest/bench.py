@@ -1,9 +1,19 @@
-"""``make bench``: HTTP throughput of API routes next to the hello-world Serve endpoint.
+"""``make bench``: the numbers a performance engineer needs, in one run, into ``docs/benchmarks.md``.
 
-Starts a private stack (or targets ``BASE_URL``), provisions an account, then for each scenario
-runs a headless Locust pass ``--runs`` times, interleaved so drift on a shared machine hits
-every scenario alike, and writes medians plus the ratio to the hello-world ceiling to
-``docs/benchmarks.md``. Absolute numbers vary run to run on shared machines; ratios travel.
+Starts a private stack (or targets ``BASE_URL``), provisions accounts, then measures side by side:
+
+1. **Closed loop** (Locust ``FastHttpUser``, users send as soon as answered): the hello-world
+   Serve endpoint (the ceiling), profiles, browse, search, the heartbeat path, the same heartbeats
+   with the shards' buffer switched off (write-through: one MongoDB write per heartbeat) and session
+   start. ``--runs`` interleaved passes each, so drift on a shared machine hits every scenario
+   alike; the table shows medians. Around every pass: CPU seconds and memory of each process kind
+   (:mod:`loadtest.procstats`) and MongoDB writes (``serverStatus`` opcounters).
+2. **Paced**: hello and heartbeats offered at fixed fractions of the measured ceiling, for latency
+   against load (the plot) and p99 at 70 % of the ceiling.
+3. **Viewers**: :mod:`loadtest.locustfile` with 1,000 viewers heartbeating every 10 s (about 100
+   heartbeats/s), the real cadence, for p99 and MongoDB documents per heartbeat in steady state.
+
+Absolute numbers vary run to run on shared machines; ratios travel.
 """
 
 from __future__ import annotations
@@ -20,15 +30,25 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadtest import procstats
+
 ROOT = Path(__file__).resolve().parent.parent
-LOCUSTFILE = Path(__file__).with_name("endpoint_locustfile.py")
-PLAYBACK_LOCUSTFILE = Path(__file__).with_name("playback_locustfile.py")
+HERE = Path(__file__).parent
+LOCUSTFILE = HERE / "endpoint_locustfile.py"
+PLAYBACK_LOCUSTFILE = HERE / "playback_locustfile.py"
+VIEWER_LOCUSTFILE = HERE / "locustfile.py"
+HELLO = "hello-world Serve endpoint (ceiling)"
 HEARTBEAT = "PUT /v1/profiles/{id}/progress (heartbeat)"
+WRITE_THROUGH = "heartbeat, write-through (no buffer)"
 BENCH_BUDGET = {"limit": 1_000_000_000, "window_s": 3600}  # counted in Redis, never refused
+PACED_FRACTIONS = (0.2, 0.4, 0.6, 0.7, 0.8, 1.0)
+FLUSH_WAIT_S = 4.0  # one PROGRESS_FLUSH_S (3 s) and change: a pass's due writes land in it
 
 
 @dataclass(frozen=True)
@@ -40,14 +60,45 @@ class Scenario:
     fresh: bool = False  # send Cache-Control: no-cache (bypass the replicas' response cache)
     locustfile: Path = LOCUSTFILE
     mode: str = ""  # playback_locustfile's BENCH_MODE
+    write_through: bool = False  # switch the shards' buffer off for this pass
+
+    @property
+    def playback(self) -> bool:
+        return self.locustfile == PLAYBACK_LOCUSTFILE
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50: float
+    p95: float
+    p99: float
+    requests: int
+    failures: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # per request, by process kind
+    rss_mib: dict[str, float] = field(default_factory=dict)  # at the end, by process kind
+    mongo_writes: int | None = None  # documents inserted/updated/deleted during the pass
+    redis_commands: int | None = None  # commands Redis processed during the pass
+    progress_docs_per_heartbeat: float | None = None  # the shards' own count (playback passes)
+
+
+@dataclass
+class Target:
+    base_url: str
+    markers: tuple[str, ...] = ()  # picks the stack's processes (procstats); () = all on host
+    mongodb_url: str = ""  # for serverStatus write counters
+    redis_url: str = ""  # for INFO's command counter
+    ray_address: str = ""  # for the write-through switch
+    env: dict[str, str] = field(default_factory=dict)  # the stack's settings (provisioning)
+    accounts: Path | None = None
 
 
 def scenarios(base_url: str, token: str) -> list[Scenario]:
     """The routes measured, with search queries drawn from the live catalog."""
     names = [
         str(item["title"])
-        for item in _get(base_url, "/v1/content/browse?limit=50", token)["content"]
-    ]  # type: ignore[index]
+        for item in _get(base_url, "/v1/content/browse?limit=50", token)["content"]  # type: ignore[attr-defined]
+    ]
     queries = []
     for name in names:
         first = name.split()[-1]
@@ -62,14 +113,22 @@ def scenarios(base_url: str, token: str) -> list[Scenario]:
             "rating=PG&limit=50",
         )
     )
+    playback = {"method": "PUT", "paths": (), "needs_token": False}
     return [
-        Scenario("hello-world Serve endpoint (ceiling)", "GET", ("/bench/hello",), False),
+        Scenario(HELLO, "GET", ("/bench/hello",), False),
         Scenario("GET /v1/users/profiles", "GET", ("/v1/users/profiles",), True),
         Scenario("GET /v1/content/browse", "GET", browse, True),
         Scenario("GET /v1/content/browse, no-cache", "GET", browse, True, fresh=True),
         Scenario("GET /v1/search", "GET", search, True),
         Scenario("GET /v1/search, no-cache", "GET", search, True, fresh=True),
-        Scenario(HEARTBEAT, "PUT", (), False, locustfile=PLAYBACK_LOCUSTFILE, mode="heartbeat"),
+        Scenario(HEARTBEAT, **playback, locustfile=PLAYBACK_LOCUSTFILE, mode="heartbeat"),  # type: ignore[arg-type]
+        Scenario(
+            WRITE_THROUGH,
+            **playback,  # type: ignore[arg-type]
+            locustfile=PLAYBACK_LOCUSTFILE,
+            mode="heartbeat",
+            write_through=True,
+        ),
         Scenario(
             "POST /v1/playback/sessions (restart)",
             "POST",
@@ -79,16 +138,6 @@ def scenarios(base_url: str, token: str) -> list[Scenario]:
             mode="start",
         ),
     ]
-
-
-@dataclass
-class Sample:
-    rps: float
-    p50: float
-    p95: float
-    p99: float
-    requests: int
-    failures: int
 
 
 def _get(base_url: str, path: str, token: str) -> dict[str, object]:
@@ -113,8 +162,135 @@ def provision_token(base_url: str) -> str:
     return str(body["access_token"])
 
 
-def run_locust(base_url: str, scenario: Scenario, token: str, users: int, seconds: int) -> Sample:
-    with tempfile.TemporaryDirectory() as tmp:
+def provision_accounts(target: Target, count: int, out: Path) -> Path | None:
+    """Premium accounts straight into MongoDB (``loadtest.provision``), or None when the stack's
+    stores are out of reach (then every Locust user registers through the API)."""
+    if not target.env:
+        return None
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtest.provision",
+            "--count",
+            str(count),
+            "--out",
+            str(out),
+            "--plan-mix",
+            "premium=1",
+        ],
+        check=True,
+        env={**os.environ, **target.env},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    return out
+
+
+def mongo_writes(url: str) -> int | None:
+    """Documents inserted, updated and deleted since the server started (its opcounters)."""
+    if not url:
+        return None
+    from pymongo import MongoClient
+
+    with MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        counters = client.admin.command("serverStatus").get("opcounters", {})
+    return int(sum(counters.get(kind, 0) for kind in ("insert", "update", "delete")))
+
+
+def redis_commands(url: str) -> int | None:
+    """Commands the Redis server has processed since it started."""
+    if not url:
+        return None
+    import redis
+
+    with redis.Redis.from_url(url, socket_timeout=5) as client:
+        return int(client.info("stats")["total_commands_processed"])
+
+
+def shard_counters(target: Target) -> dict[str, int] | None:
+    """The shards' own counters summed (heartbeats applied, progress documents written)."""
+    if not target.ray_address:
+        return None
+    done = subprocess.run(
+        [sys.executable, "-m", "actors.drain", "--address", target.ray_address, "--stats"],
+        check=True,
+        env={**os.environ, **target.env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    totals: dict[str, int] = {}
+    for shard in json.loads(done.stdout.strip().splitlines()[-1]):
+        for key in ("heartbeats", "flushed_docs", "flushed_events"):
+            totals[key] = totals.get(key, 0) + int(shard.get(key, 0))
+    return totals
+
+
+def progress_docs_per_heartbeat(
+    before: dict[str, int] | None, after: dict[str, int] | None
+) -> float | None:
+    if before is None or after is None:
+        return None
+    beats = after["heartbeats"] - before["heartbeats"]
+    return (after["flushed_docs"] - before["flushed_docs"]) / max(1, beats)
+
+
+def _diff(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
+
+
+@contextmanager
+def write_through(target: Target, enabled: bool) -> Iterator[None]:
+    """Switch every shard to the unbuffered baseline for the duration (``actors.drain``)."""
+    if not enabled:
+        yield
+        return
+    if not target.ray_address:
+        raise SystemExit("the write-through scenario needs RAY_ADDRESS (the stack's GCS)")
+
+    def switch(state: str) -> None:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "actors.drain",
+                "--address",
+                target.ray_address,
+                "--write-through",
+                state,
+            ],
+            check=True,
+            env={**os.environ, **target.env},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    switch("on")
+    try:
+        yield
+    finally:
+        switch("off")
+
+
+def _stats_row(prefix: Path, name: str) -> dict[str, str]:
+    with open(f"{prefix}_stats.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    found = next((r for r in rows if r["Name"] == name), None)
+    return found or next(r for r in rows if r["Name"] == "Aggregated")
+
+
+def run_locust(
+    target: Target,
+    scenario: Scenario,
+    token: str,
+    users: int,
+    seconds: int,
+    rate: float = 0.0,
+) -> Sample:
+    """One headless pass; ``rate`` > 0 paces the users to that many requests/s in all."""
+    with tempfile.TemporaryDirectory() as tmp, write_through(target, scenario.write_through):
         prefix = Path(tmp) / "run"
         env = {
             **os.environ,
@@ -124,7 +300,14 @@ def run_locust(base_url: str, scenario: Scenario, token: str, users: int, second
             "BENCH_TOKEN": token if scenario.needs_token else "",
             "BENCH_NO_CACHE": "1" if scenario.fresh else "0",
             "BENCH_MODE": scenario.mode,
+            "BENCH_USERS": str(users),
+            "BENCH_RATE": str(rate),
+            "BENCH_ACCOUNTS": str(target.accounts or ""),
         }
+        counters_before = shard_counters(target) if scenario.playback else None
+        writes_before = mongo_writes(target.mongodb_url)
+        commands_before = redis_commands(target.redis_url)
+        before = procstats.sample(target.markers)
         subprocess.run(
             [
                 sys.executable,
@@ -134,7 +317,7 @@ def run_locust(base_url: str, scenario: Scenario, token: str, users: int, second
                 str(scenario.locustfile),
                 "--headless",
                 "--host",
-                base_url,
+                target.base_url,
                 "-u",
                 str(users),
                 "-r",
@@ -148,111 +331,279 @@ def run_locust(base_url: str, scenario: Scenario, token: str, users: int, second
                 "WARNING",
                 "--exit-code-on-error",
                 "0",
+                "--reset-stats",  # count from when every user is spawned (set-up left out)
             ],
             check=True,
             env=env,
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        with open(f"{prefix}_stats.csv") as handle:
-            rows = list(csv.DictReader(handle))
+        usage = procstats.between(before, procstats.sample(target.markers))
+        commands = _diff(commands_before, redis_commands(target.redis_url))
+        if scenario.playback:
+            time.sleep(FLUSH_WAIT_S)  # what the pass left due reaches MongoDB in the count
+        writes_after = mongo_writes(target.mongodb_url)
+        counters_after = shard_counters(target) if scenario.playback else None
         # The measured requests only: not a playback user's sign-up and first session.
-        row = next((r for r in rows if r["Name"] == scenario.name), None) or next(
-            r for r in rows if r["Name"] == "Aggregated"
-        )
+        row = _stats_row(prefix, scenario.name)
+    requests = int(row["Request Count"])
     return Sample(
         rps=float(row["Requests/s"]),
         p50=float(row["50%"]),
         p95=float(row["95%"]),
         p99=float(row["99%"]),
-        requests=int(row["Request Count"]),
+        requests=requests,
         failures=int(row["Failure Count"]),
+        cpu_ms={k: v * 1000 / max(1, requests) for k, v in usage.cpu_s.items()},
+        rss_mib={k: v / 2**20 for k, v in usage.rss_bytes.items()},
+        mongo_writes=_diff(writes_before, writes_after),
+        redis_commands=commands,
+        progress_docs_per_heartbeat=progress_docs_per_heartbeat(counters_before, counters_after),
     )
 
 
-def render(
-    plan: list[Scenario],
-    results: dict[str, list[Sample]],
-    users: int,
-    seconds: int,
-    runs: int,
-    search: str,
-) -> str:
-    ceiling = statistics.median(s.rps for s in results[plan[0].name])
+@dataclass
+class ViewerRun:
+    viewers: int
+    seconds: int
+    heartbeats: int
+    heartbeat_p50: float
+    heartbeat_p99: float
+    heartbeat_rps: float
+    requests: int
+    failures: int
+    ttff_p50: float
+    ttff_p95: float
+    exit_code: int
+    # Over the steady window (every viewer started, first positions written):
+    window_s: float
+    window_heartbeats: int | None
+    progress_docs_per_heartbeat: float | None
+    mongo_writes_per_heartbeat: float | None  # every document: progress, events, sessions' …
+
+
+def run_viewers(target: Target, viewers: int, seconds: int) -> ViewerRun:
+    """The real cadence: the Locust viewer suite, playback only, heartbeats every 10 s. MongoDB
+    writes are counted over the steady window only: from a flush after the ramp to the end."""
+    ramp_s, settle_s = 20, 15
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "viewers"
+        args = [sys.executable, "-m", "locust", "-f", str(VIEWER_LOCUSTFILE), "--headless"]
+        args += ["--host", target.base_url, "-u", str(viewers), "-r", str(viewers // ramp_s)]
+        args += ["-t", f"{seconds + ramp_s}s", "--csv", str(prefix), "--only-summary"]
+        args += ["--loglevel", "WARNING", "--tags", "playback", "--heartbeat-interval", "10"]
+        args += ["--max-p95-ms", "100", "--max-failure-ratio", "0"]
+        if target.accounts:
+            args += ["--accounts-file", str(target.accounts)]
+        locust = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
+        time.sleep(ramp_s + settle_s)
+        counters_before = shard_counters(target)
+        writes_before = mongo_writes(target.mongodb_url)
+        window_start = time.monotonic()
+        exit_code = locust.wait()
+        time.sleep(FLUSH_WAIT_S)
+        window_s = time.monotonic() - window_start
+        counters_after = shard_counters(target)
+        writes = _diff(writes_before, mongo_writes(target.mongodb_url))
+        beats = _stats_row(prefix, "PUT /v1/profiles/{id}/progress")
+        total = _stats_row(prefix, "Aggregated")
+        ttff = _stats_row(prefix, "time to first frame")
+    window_beats = (
+        None
+        if counters_before is None or counters_after is None
+        else counters_after["heartbeats"] - counters_before["heartbeats"]
+    )
+    return ViewerRun(
+        viewers=viewers,
+        seconds=seconds + ramp_s,
+        heartbeats=int(beats["Request Count"]),
+        heartbeat_p50=float(beats["50%"]),
+        heartbeat_p99=float(beats["99%"]),
+        heartbeat_rps=float(beats["Requests/s"]),
+        requests=int(total["Request Count"]),
+        failures=int(total["Failure Count"]),
+        ttff_p50=float(ttff["50%"]),
+        ttff_p95=float(ttff["95%"]),
+        exit_code=exit_code,
+        window_s=window_s,
+        window_heartbeats=window_beats,
+        progress_docs_per_heartbeat=progress_docs_per_heartbeat(counters_before, counters_after),
+        mongo_writes_per_heartbeat=None
+        if writes is None or not window_beats
+        else writes / window_beats,
+    )
+
+
+def _median(samples: list[Sample], attr: str) -> float:
+    return statistics.median(getattr(s, attr) for s in samples)
+
+
+def _median_opt(samples: list[Sample]) -> float | None:
+    found = [s.progress_docs_per_heartbeat for s in samples]
+    return None if None in found else statistics.median(x for x in found if x is not None)
+
+
+def _median_of(samples: list[Sample], pick: str, kind: str) -> float:
+    return statistics.median(getattr(s, pick).get(kind, 0.0) for s in samples)
+
+
+def per_write(samples: list[Sample]) -> float | None:
+    """MongoDB documents written per measured request, over all passes."""
+    if any(s.mongo_writes is None for s in samples):
+        return None
+    ok = sum(s.requests - s.failures for s in samples)
+    return sum(s.mongo_writes or 0 for s in samples) / max(1, ok)
+
+
+def per_command(samples: list[Sample]) -> float | None:
+    """Redis commands per measured request, over all passes (set-up included)."""
+    if any(s.redis_commands is None for s in samples):
+        return None
+    ok = sum(s.requests - s.failures for s in samples)
+    return sum(s.redis_commands or 0 for s in samples) / max(1, ok)
+
+
+def main_table(plan: list[Scenario], results: dict[str, list[Sample]]) -> list[str]:
+    ceiling = _median(results[HELLO], "rps")
     lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}.",
-        f"Locust `FastHttpUser`, {users} closed-loop users, {seconds} s per pass, "
-        f"{runs} interleaved passes per scenario; the table shows the medians.",
-        "Load generator and stack share the machine, as they would on a laptop: compare the",
-        "ratio column, which survives machine noise, rather than absolute requests/s.",
-        "Browse and search bodies are cached per replica for the current catalog snapshot",
-        "(identical requests, identical bytes); the `no-cache` rows send `Cache-Control: no-cache`",
-        "and measure the full filter/search work on every request.",
-        "",
-        "| scenario | requests/s | ratio to ceiling | p50 ms | p95 ms | p99 ms | failures |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | requests/s | ratio to ceiling | p50 ms | p95 ms | p99 ms | failures "
+        "| MongoDB writes per request | Redis commands per request |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in plan:
         samples = results[scenario.name]
-        rps = statistics.median(s.rps for s in samples)
+        rps = _median(samples, "rps")
+        writes = per_write(samples)
+        commands = per_command(samples)
         lines.append(
             f"| {scenario.name} | {rps:,.0f} | {rps / ceiling:.0%} "
-            f"| {statistics.median(s.p50 for s in samples):.0f} "
-            f"| {statistics.median(s.p95 for s in samples):.0f} "
-            f"| {statistics.median(s.p99 for s in samples):.0f} "
-            f"| {sum(s.failures for s in samples)} of {sum(s.requests for s in samples):,} |"
+            f"| {_median(samples, 'p50'):.0f} | {_median(samples, 'p95'):.0f} "
+            f"| {_median(samples, 'p99'):.0f} "
+            f"| {sum(s.failures for s in samples)} of {sum(s.requests for s in samples):,} "
+            f"| {'n/a' if writes is None else f'{writes:.4f}'} "
+            f"| {'n/a' if commands is None else f'{commands:.2f}'} |"
         )
-    lines += ["", "Every pass, requests/s:", ""]
-    for scenario in plan:
-        passes = ", ".join(f"{s.rps:,.0f}" for s in results[scenario.name])
-        lines.append(f"- {scenario.name}: {passes}")
-    lines += [
-        "",
-        search,
-        "",
-        "Reproduce: `make bench` (or `BASE_URL=http://host:8000 make bench`).",
+    return lines
+
+
+def cpu_table(plan: list[Scenario], results: dict[str, list[Sample]]) -> list[str]:
+    kinds = [
+        k for k, _ in procstats.KINDS if any(k in s.cpu_ms for r in results.values() for s in r)
     ]
-    return "\n".join(lines) + "\n"
+    lines = [
+        "| scenario | " + " | ".join(kinds) + " | total |",
+        "| --- | " + " | ".join("---:" for _ in kinds) + " | ---: |",
+    ]
+    for scenario in plan:
+        samples = results[scenario.name]
+        cells = [_median_of(samples, "cpu_ms", kind) for kind in kinds]
+        lines.append(
+            f"| {scenario.name} | "
+            + " | ".join(f"{c:.3f}" for c in cells)
+            + f" | {sum(cells):.3f} |"
+        )
+    rss = {
+        kind: max(s.rss_mib.get(kind, 0.0) for r in results.values() for s in r) for kind in kinds
+    }
+    lines += ["", "Resident memory at the end of the passes (MiB, all processes of the kind):", ""]
+    lines.append(", ".join(f"{kind} {mib:,.0f}" for kind, mib in rss.items()))
+    return lines
 
 
-def flushed_documents(metrics_url: str) -> float:
-    """MongoDB progress documents the shards have written so far (their own flush metric)."""
-    with urllib.request.urlopen(metrics_url, timeout=30) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("ray_shard_flush_documents_sum")
-    )
+def paced_table(paced: dict[str, list[tuple[float, Sample]]]) -> list[str]:
+    lines = [
+        "| scenario | offered req/s | achieved req/s | p50 ms | p95 ms | p99 ms | failures |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, points in paced.items():
+        for offered, s in points:
+            lines.append(
+                f"| {name} | {offered:,.0f} | {s.rps:,.0f} | {s.p50:.0f} | {s.p95:.0f} "
+                f"| {s.p99:.0f} | {s.failures} of {s.requests:,} |"
+            )
+    return lines
 
 
-def playback_section(docs: float | None, heartbeats: int) -> str:
+def plot(paced: dict[str, list[tuple[float, Sample]]], out: Path) -> None:
+    """Latency against offered load (PNG), one line per scenario and percentile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for name, points in paced.items():
+        offered = [o for o, _ in points]
+        for attr, style in (("p50", "--"), ("p99", "-")):
+            axes.plot(
+                offered,
+                [getattr(s, attr) for _, s in points],
+                style,
+                marker="o",
+                label=f"{name}: {attr}",
+            )
+    axes.set_xlabel("offered load (requests/s)")
+    axes.set_ylabel("latency (ms)")
+    axes.set_yscale("log")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.set_title("Latency against offered load (make bench)")
+    figure.tight_layout()
+    figure.savefig(out)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def viewers_section(run: ViewerRun | None) -> list[str]:
+    if run is None:
+        return []
+    verdict = "met" if run.heartbeat_p99 < 100 and run.failures == 0 else "MISSED"
+    return [
+        "## Viewers at the real cadence",
+        "",
+        f"`loadtest/locustfile.py --tags playback --heartbeat-interval 10`, {run.viewers:,} "
+        f"viewers, {run.seconds} s including a 20 s ramp, one run. Each viewer (a provisioned "
+        "account) opens home and a title, starts a session, fetches the manifest from the origin "
+        "and a Clear Key license, then heartbeats every 10 s with QoE events.",
+        "",
+        "| viewers | heartbeats/s | heartbeat p50 ms | heartbeat p99 ms | TTFF p50 ms "
+        "| TTFF p95 ms | failures | Locust exit |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {run.viewers:,} | {run.heartbeat_rps:,.0f} | {run.heartbeat_p50:.0f} "
+        f"| {run.heartbeat_p99:.0f} | {run.ttff_p50:.0f} | {run.ttff_p95:.0f} "
+        f"| {run.failures} of {run.requests:,} | {run.exit_code} |",
+        "",
+        f"Aim: p99 under 100 ms with zero failures: **{verdict}**.",
+        "",
+        f"Steady window ({run.window_s:.0f} s from 15 s after the ramp, "
+        f"{run.window_heartbeats or 0:,} heartbeats): **{_ratio(run.progress_docs_per_heartbeat)} "
+        "progress documents per heartbeat** (the shards' own count of what they wrote to "
+        f"`progress`), {_ratio(run.mongo_writes_per_heartbeat)} MongoDB documents of any kind per "
+        "heartbeat (MongoDB's counters: QoE events, stored one document each in bulk, dominate). "
+        "A still-playing stream's position reaches MongoDB at most every `PROGRESS_PERSIST_S` "
+        "(120 s; the Redis journal holds it durably meanwhile), so a window shorter than that "
+        "sees mostly pauses and finishes; over a whole 45-minute play the bound is "
+        "(1 first position + 2,700 s / 120 s) / 270 heartbeats ≈ 0.09.",
+    ]
+
+
+def shard_memory_section() -> list[str]:
     from loadtest.shard_memory import bytes_per_session
 
     per_session = bytes_per_session(10_000)
-    lines = [
-        "## Playback state",
+    return [
+        "## Shard memory",
         "",
-        f"- Shard memory per active session (session, lease, buffered progress): "
-        f"**{per_session:,.0f} bytes**, so 10,000 sessions ≈ {per_session * 10_000 / 2**20:.1f} MiB "
-        "per shard (`loadtest/shard_memory.py`, tracemalloc, in-process).",
+        f"Per active session (session, lease, buffered progress): **{per_session:,.0f} bytes**, "
+        f"so 10,000 sessions ≈ {per_session * 10_000 / 2**20:.1f} MiB per shard "
+        "(`loadtest/shard_memory.py`, tracemalloc, in-process).",
     ]
-    if docs is not None and heartbeats:
-        lines.append(
-            f"- MongoDB documents written per heartbeat in this run: **{docs / heartbeats:.4f}** "
-            f"({docs:,.0f} documents for {heartbeats:,} acknowledged heartbeats; every one is "
-            "journaled in Redis before its 2xx). These users heartbeat as fast as answered, so "
-            "this shows coalescing at its best; at the real cadence of one heartbeat per 10 s the "
-            "bound is one write per stream start plus one per `PROGRESS_PERSIST_S` (120 s) per "
-            "stream, i.e. at most 10/120 = 0.083 per heartbeat, plus pauses and finishes."
-        )
-    return "\n".join(lines)
 
 
-def search_section(sizes: str) -> str:
+def search_section(sizes: str) -> list[str]:
     """In-process search latency (no HTTP), at each catalog size: the index alone."""
     from loadtest.search_bench import measure
 
@@ -268,61 +619,221 @@ def search_section(sizes: str) -> str:
     for size in (int(s) for s in sizes.split(",") if s):
         m = measure(size)
         lines.append(
-            f"| {size:,} | {m['build_s']:.1f} | {m['p50_ms']:.2f} | {m['p95_ms']:.2f} | {m['p99_ms']:.2f} |"
+            f"| {size:,} | {m['build_s']:.1f} | {m['p50_ms']:.2f} | {m['p95_ms']:.2f} "
+            f"| {m['p99_ms']:.2f} |"
         )
         print(f"search at {size:,} titles: p99 {m['p99_ms']:.2f} ms", flush=True)
-    return "\n".join(lines)
+    return lines
 
 
-def main() -> int:
+def headline(
+    results: dict[str, list[Sample]], paced: dict[str, list[tuple[float, Sample]]]
+) -> list[str]:
+    ceiling = _median(results[HELLO], "rps")
+    beat = _median(results[HEARTBEAT], "rps")
+    through = _median(results[WRITE_THROUGH], "rps")
+    start = _median(results["POST /v1/playback/sessions (restart)"], "rps")
+    at70 = next((s for f, s in paced.get("heartbeat", []) if abs(f - 0.7 * ceiling) < 1), None)
+    lines = [
+        "## Headline",
+        "",
+        f"- Heartbeat path: **{beat / ceiling:.0%}** of the hello-world ceiling (aim ≥ 60 %).",
+        f"- Buffering vs write-through: heartbeats run **{beat / max(1.0, through):.1f}x** the "
+        "requests/s of the same path writing every heartbeat to MongoDB; progress documents "
+        f"per heartbeat {_ratio(_median_opt(results[HEARTBEAT]))} vs "
+        f"{_ratio(_median_opt(results[WRITE_THROUGH]))} (the shards' count).",
+        f"- Session start: **{start / ceiling:.0%}** of the ceiling (aim ≥ 25 %).",
+    ]
+    if at70 is not None:
+        lines.append(
+            f"- Heartbeats offered at 70 % of the ceiling ({0.7 * ceiling:,.0f} req/s): achieved "
+            f"{at70.rps:,.0f} req/s, p99 **{at70.p99:.0f} ms** (aim < 50 ms), "
+            f"{at70.failures} failures."
+        )
+    return lines
+
+
+def render(
+    args: argparse.Namespace,
+    plan: list[Scenario],
+    results: dict[str, list[Sample]],
+    paced: dict[str, list[tuple[float, Sample]]],
+    viewers: ViewerRun | None,
+    plot_name: str,
+) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}. "
+        "Load generator and stack share the machine, as they would on a laptop: compare the "
+        "ratio columns, which survive machine noise, rather than absolute requests/s.",
+        "",
+        *headline(results, paced),
+        "",
+        "## Closed loop",
+        "",
+        f"Locust `FastHttpUser`, {args.users} users sending as soon as answered, {args.seconds} s "
+        f"per pass, {args.runs} interleaved passes per scenario; medians. Browse and search bodies "
+        "are cached per replica for the current catalog snapshot; the `no-cache` rows send "
+        "`Cache-Control: no-cache` and do the full work. Heartbeat users each have their own "
+        "session and send progress with a moving position and player clock. MongoDB writes are "
+        "the server's insert+update+delete counters over the pass (plus one flush interval).",
+        "",
+        *main_table(plan, results),
+        "",
+        "### CPU per request, by process kind (ms)",
+        "",
+        "CPU seconds each kind of process spent during a pass, divided by the requests it "
+        "measured (medians over passes). A playback pass includes its users' set-up.",
+        "",
+        *cpu_table(plan, results),
+        "",
+        "## Latency against offered load",
+        "",
+        f"Paced runs: {args.paced_users} users together offering a fixed rate (fractions of the "
+        f"closed-loop ceiling), {args.paced_seconds} s each, one pass per point.",
+        "",
+        f"![latency against offered load]({plot_name})",
+        "",
+        *paced_table(paced),
+        "",
+        *viewers_section(viewers),
+        "",
+        *shard_memory_section(),
+        "",
+        *search_section(args.search_sizes),
+        "",
+        "Every closed-loop pass, requests/s:",
+        "",
+    ]
+    for scenario in plan:
+        passes = ", ".join(f"{s.rps:,.0f}" for s in results[scenario.name])
+        lines.append(f"- {scenario.name}: {passes}")
+    lines += ["", "Reproduce: `make bench` (or `BASE_URL=http://host:8000 make bench`)."]
+    return "\n".join(lines) + "\n"
+
+
+def summary(
+    results: dict[str, list[Sample]],
+    paced: dict[str, list[tuple[float, Sample]]],
+    viewers: ViewerRun | None,
+) -> dict[str, object]:
+    """The medians, machine-readable: what ``loadtest.capacity`` builds its model from."""
+    from loadtest.shard_memory import bytes_per_session
+
+    def scenario(samples: list[Sample]) -> dict[str, object]:
+        kinds = {kind for s in samples for kind in s.cpu_ms}
+        return {
+            "rps": _median(samples, "rps"),
+            "p50_ms": _median(samples, "p50"),
+            "p99_ms": _median(samples, "p99"),
+            "failures": sum(s.failures for s in samples),
+            "cpu_ms_per_request": {k: _median_of(samples, "cpu_ms", k) for k in sorted(kinds)},
+            "mongo_writes_per_request": per_write(samples),
+            "redis_commands_per_request": per_command(samples),
+            "progress_docs_per_heartbeat": _median_opt(samples),
+        }
+
+    return {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "scenarios": {name: scenario(samples) for name, samples in results.items()},
+        "paced": {
+            name: [{"offered": o, "rps": s.rps, "p50_ms": s.p50, "p99_ms": s.p99} for o, s in pts]
+            for name, pts in paced.items()
+        },
+        "viewers": None if viewers is None else viewers.__dict__,
+        "shard_bytes_per_session": bytes_per_session(10_000),
+    }
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--paced-users", type=int, default=200)
+    parser.add_argument("--paced-seconds", type=int, default=12)
+    parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--viewer-seconds", type=int, default=60, help="steady state after ramp")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
         "--search-sizes", default="5000,100000", help="catalog sizes for the in-process search run"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    stack = None
-    metrics_url = os.environ.get("METRICS_URL", "")
+
+@contextmanager
+def bench_target() -> Iterator[Target]:
+    """``BASE_URL`` (with optional ``MONGODB_URL``/``RAY_ADDRESS``), or a private stack."""
     base_url = os.environ.get("BASE_URL", "").rstrip("/")
-    if not base_url:
-        from stack.local import LocalStack
-
-        budgets = {name: BENCH_BUDGET for name in ("auth", "content", "streaming", "analytics")}
-        stack = LocalStack.private(
-            Path(tempfile.mkdtemp(prefix="bench-")), user_config={"rate_limits": budgets}
+    if base_url:
+        yield Target(
+            base_url,
+            mongodb_url=os.environ.get("MONGODB_URL", ""),
+            redis_url=os.environ.get("REDIS_URL", ""),
+            ray_address=os.environ.get("RAY_ADDRESS", ""),
         )
-        stack.start()
-        base_url = stack.base_url
-        metrics_url = f"http://127.0.0.1:{stack.ports.metrics_export}/metrics"
+        return
+    from stack.local import LocalStack
+
+    budgets = {name: BENCH_BUDGET for name in ("auth", "content", "streaming", "analytics")}
+    stack = LocalStack.private(
+        Path(tempfile.mkdtemp(prefix="bench-")), user_config={"rate_limits": budgets}
+    )
     try:
-        token = provision_token(base_url)
-        plan = scenarios(base_url, token)
+        stack.start()
+        env = stack.env()
+        yield Target(
+            stack.base_url,
+            markers=(env["STREAMING_DATA_DIR"], f"127.0.0.1:{stack.redis_port}"),
+            mongodb_url=env["MONGODB_URL"],
+            redis_url=env["REDIS_URL"],
+            ray_address=f"127.0.0.1:{stack.ports.gcs}",
+            env=env,
+        )
+    finally:
+        stack.stop()
+        stack.remove_scratch()
+
+
+def main() -> int:
+    args = parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with bench_target() as target, tempfile.TemporaryDirectory() as tmp:
+        accounts = max(args.users, args.paced_users, args.viewers)
+        target.accounts = provision_accounts(target, accounts, Path(tmp) / "accounts.json")
+        token = provision_token(target.base_url)
+        plan = scenarios(target.base_url, token)
         results: dict[str, list[Sample]] = {s.name: [] for s in plan}
         for run in range(args.runs):
             for scenario in plan:
-                sample = run_locust(base_url, scenario, token, args.users, args.seconds)
+                sample = run_locust(target, scenario, token, args.users, args.seconds)
                 results[scenario.name].append(sample)
                 print(
-                    f"pass {run + 1} {scenario.name}: {sample.rps:,.0f} req/s, p50 {sample.p50:.0f} ms, failures {sample.failures}",
+                    f"pass {run + 1} {scenario.name}: {sample.rps:,.0f} req/s, "
+                    f"p50 {sample.p50:.0f} ms, failures {sample.failures}",
                     flush=True,
                 )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        docs = None
-        if metrics_url:
-            time.sleep(15)  # the last flush, then Ray's metrics export interval
-            docs = flushed_documents(metrics_url)
-        heartbeats = sum(sample.requests - sample.failures for sample in results[HEARTBEAT])
-        extra = playback_section(docs, heartbeats) + "\n\n" + search_section(args.search_sizes)
-        args.out.write_text(render(plan, results, args.users, args.seconds, args.runs, extra))
-        print(f"wrote {args.out}")
-    finally:
-        if stack is not None:
-            stack.stop()
-            stack.remove_scratch()
+        ceiling = _median(results[HELLO], "rps")
+        by_name = {s.name: s for s in plan}
+        paced: dict[str, list[tuple[float, Sample]]] = {"hello": [], "heartbeat": []}
+        for fraction in PACED_FRACTIONS:
+            for label, name in (("hello", HELLO), ("heartbeat", HEARTBEAT)):
+                rate = round(fraction * ceiling)
+                sample = run_locust(
+                    target, by_name[name], token, args.paced_users, args.paced_seconds, rate
+                )
+                paced[label].append((rate, sample))
+                print(f"paced {label} at {rate:,} req/s: p99 {sample.p99:.0f} ms", flush=True)
+        viewers = run_viewers(target, args.viewers, args.viewer_seconds) if args.viewers else None
+        plot_path = args.out.with_name("latency.png")
+        plot(paced, plot_path)
+        args.out.write_text(render(args, plan, results, paced, viewers, plot_path.name))
+        measured = args.out.with_suffix(".json")
+        measured.write_text(json.dumps(summary(results, paced, viewers), indent=2) + "\n")
+        print(f"wrote {args.out}, {plot_path} and {measured}")
     return 0
 
 

@@ -3,7 +3,8 @@
 Configured by environment (the runner sets it): ``BENCH_METHOD``, ``BENCH_PATHS`` (one or more
 paths, newline-separated, used round-robin, all reported under ``BENCH_NAME``), optional
 ``BENCH_TOKEN`` (sent as a Bearer token) and ``BENCH_BODY`` (JSON). No think time: like
-``wrk -c N``, each user sends its next request as soon as the last one answers.
+``wrk -c N``, each user sends its next request as soon as the last one answers, unless
+``BENCH_RATE`` paces the users to that many requests per second in all.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import itertools
 import os
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, task
+
+from loadtest.pacing import pacing
 
 
 class EndpointUser(FastHttpUser):
-    wait_time = constant(0)
+    def wait_time(self) -> float:
+        return self._pacing(self)  # type: ignore[no-any-return]
 
     def on_start(self) -> None:
+        self._pacing = pacing(int(os.environ.get("BENCH_USERS", "1")))
         self.method = os.environ.get("BENCH_METHOD", "GET")
         paths = os.environ["BENCH_PATHS"].split("\n")
         self.targets = itertools.cycle(

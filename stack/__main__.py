@@ -14,10 +14,13 @@ from stack.local import PROJECT_ROOT, LocalStack
 
 def main() -> int:
     data_dir = Path(os.environ.get("STREAMING_DATA_DIR", PROJECT_ROOT / "var")).resolve()
-    stack = LocalStack(
-        data_dir=data_dir,
-        ray_temp_dir=Path(os.environ.get("RAY_TEMP_DIR", "/tmp/streaming-ray")),
-    )
+    if os.environ.get("STACK_PRIVATE_PORTS") == "1":  # beside another stack (the e2e suite)
+        stack = LocalStack.private(data_dir)
+    else:
+        stack = LocalStack(
+            data_dir=data_dir,
+            ray_temp_dir=Path(os.environ.get("RAY_TEMP_DIR", "/tmp/streaming-ray")),
+        )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -33,12 +36,15 @@ def main() -> int:
         f"  demo account:  {settings.demo_email} / {settings.demo_password}\n"
         f"  admin account: {settings.admin_email} / {settings.admin_password}\n"
         f"  data: {data_dir}   logs: {stack.log_dir}\n"
+        f"  MongoDB: {stack.env()['MONGODB_URL']}   Redis: {stack.env()['REDIS_URL']}\n"
         "Ctrl-C stops everything this command started.",
         flush=True,
     )
     stop.wait()
     print("\nshutting down...", flush=True)
     stack.stop()
+    if os.environ.get("STACK_PRIVATE_PORTS") == "1":
+        stack.remove_scratch()
     print("stopped.", flush=True)
     return 0
 
