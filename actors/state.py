@@ -135,7 +135,7 @@ class ShardState:
         self._add(session)
         changes.put_session(session)
         changes.plays.append(op.title_id)
-        return Done(session=session)
+        return Done(session=session, progress=self.buffer.get((op.profile_id, op.asset_id)))
 
     def _renew(self, session: Session, now_ms: int, ttl_ms: int, changes: Changes) -> None:
         session.lease_expires_ms = now_ms + ttl_ms
@@ -189,17 +189,17 @@ class ShardState:
 
     def due(self, now_ms: int, persist_every_ms: int) -> dict[ProgressKey, Progress]:
         """Dirty entries MongoDB should see now. The Redis journal already makes every
-        acknowledged update durable, so a plain "still playing" position is written at most
-        once per ``persist_every_ms``; a first position, a pause, a finish go out at once."""
+        acknowledged update durable, and a session start asks this shard for the freshest
+        position, so a playing or paused position is written at most once per
+        ``persist_every_ms``; a first position and a finish (history) go out at once."""
         due = {}
         for key in self.dirty:
             entry = self.buffer[key]
             last = self.persisted.get(key)
             if (
                 last is None
-                or entry.state != last.state
                 or entry.watched != last.watched
-                or entry.state != "playing"
+                or (entry.state == "finished") != (last.state == "finished")
                 or now_ms - last.updated_at_ms >= persist_every_ms
             ):
                 due[key] = entry

@@ -40,14 +40,7 @@ class Deps:
         mongo = mongo_client(settings)
         redis = redis_client(settings)
         keys = KeyRing.load(settings.jwt_keys_dir, generate=generate_keys)
-        tokens = TokenService(
-            redis,
-            keys,
-            issuer=settings.jwt_issuer,
-            access_ttl_s=settings.access_ttl_s,
-            refresh_ttl_s=settings.refresh_ttl_s,
-            cache_size=settings.runtime.token_cache_size,
-        )
+        tokens = TokenService.for_settings(redis, keys, settings)
         limiter = RateLimiter(
             redis, settings.runtime.rate_limits, settings.runtime.rate_limits_enabled
         )

@@ -28,7 +28,6 @@ class Assumptions:
     heartbeat_interval_s: float = 10.0  # the players' cadence (the issue's one per 10 s)
     session_minutes: float = 45.0  # average play before a new session start
     events_per_minute: float = 2.0  # QoE events per stream, priced like a heartbeat
-    persist_s: float = 120.0  # PROGRESS_PERSIST_S
     headroom: float = 0.6  # plan cores to run at 60 % busy: spikes, failover, GC
     node_cores: int = 16  # a worker node, e.g. KubeRay pods on 16-vCPU machines
     replica_cores: float = 0.8  # what one Python replica or shard process can use of a core
@@ -68,13 +67,14 @@ def plan_for(streams: int, measured: dict[str, Any], a: Assumptions) -> Plan:
         for kind in kinds
     }
     viewers = measured.get("viewers") or {}
-    writes_per_beat = viewers.get("mongo_writes_per_heartbeat") or 0.0
+    writes_per_beat = (viewers.get("progress_docs_per_heartbeat") or 0.0) + (
+        viewers.get("event_docs_per_heartbeat") or 0.0
+    )
     commands = measured["scenarios"][HEARTBEAT].get("redis_commands_per_request") or 0.0
     start_commands = measured["scenarios"][START].get("redis_commands_per_request") or 0.0
-    # Measured per heartbeat over the viewers' steady window (QoE events dominate), plus what
-    # that window is too short to see: each playing stream's position once per persist period,
-    # and each new stream's first position.
-    mongo = streams / a.heartbeat_interval_s * writes_per_beat + streams / a.persist_s + starts
+    # Documents per heartbeat measured over the viewers' steady window (longer than one persist
+    # period, so periodic persists are in it), plus each new stream's first position.
+    mongo = streams / a.heartbeat_interval_s * writes_per_beat + starts
     redis_ops = beats * commands + starts * start_commands
     shards = max(2, math.ceil(cores["shard actor"] / a.replica_cores))
     memory = streams * measured["shard_bytes_per_session"] / 2**30
@@ -181,8 +181,8 @@ def render(measured: dict[str, Any], a: Assumptions) -> str:
     shown = ("ingress replica", "shard actor", "haproxy", "ray system", "redis", "mongodb")
     unit = ", ".join(f"{k} {per_beat.get(k, 0.0):.3f}" for k in shown)
     unit_start = ", ".join(f"{k} {per_start.get(k, 0.0):.3f}" for k in shown)
-    writes = viewers.get("mongo_writes_per_heartbeat") or 0.0
     progress = viewers.get("progress_docs_per_heartbeat") or 0.0
+    events = viewers.get("event_docs_per_heartbeat") or 0.0
     return "\n".join(
         [
             "# Capacity model",
@@ -196,10 +196,9 @@ def render(measured: dict[str, Any], a: Assumptions) -> str:
             f"- CPU per heartbeat, ms by process kind (closed loop, medians): {unit}.",
             f"- CPU per session start, ms: {unit_start}.",
             f"- MongoDB documents per heartbeat at the real 10 s cadence "
-            f"({viewers.get('viewers', 0):,} viewers, steady window): {writes:.4f} of any kind, "
-            f"{progress:.4f} of them progress. Each playing stream also persists its position "
-            f"once per {a.persist_s:.0f} s (`PROGRESS_PERSIST_S`, derived: the window is "
-            "shorter), which the model adds.",
+            f"({viewers.get('viewers', 0):,} viewers, steady window of "
+            f"{viewers.get('window_s', 0):.0f} s): {progress:.4f} progress documents and "
+            f"{events:.4f} QoE event documents (bulk inserts).",
             "- Redis commands per heartbeat (calls made inside our Lua scripts included): "
             f"{measured['scenarios'][HEARTBEAT].get('redis_commands_per_request') or 0:.2f}; per "
             f"session start: {measured['scenarios'][START].get('redis_commands_per_request') or 0:.2f}.",

@@ -182,13 +182,7 @@ async def provision(
     # The stack's own keys, never generated here: tokens must verify on the running replicas.
     keys = KeyRing.load(settings.jwt_keys_dir)
     mongo, redis = mongo_client(settings), redis_client(settings)
-    tokens = TokenService(
-        redis,
-        keys,
-        issuer=settings.jwt_issuer,
-        access_ttl_s=settings.access_ttl_s,
-        refresh_ttl_s=settings.refresh_ttl_s,
-    )
+    tokens = TokenService.for_settings(redis, keys, settings)
     try:
         db = mongo[settings.mongodb_db]
         found = await existing_accounts(db, run_id)

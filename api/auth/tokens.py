@@ -18,6 +18,7 @@ from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from api.auth.keys import ALGORITHM, KeyRing
+from api.config import Settings
 from api.errors import Unauthorized
 from api.http import Principal
 from api.ratelimit import revocation_key
@@ -77,6 +78,17 @@ class TokenService:
         # Verified access tokens: a signature check costs ~150 µs, a dict hit well under 1 µs.
         # Revocation is not cached here; it is checked in Redis on every request.
         self._verified: LRUCache[str, Principal] = LRUCache(maxsize=cache_size)
+
+    @classmethod
+    def for_settings(cls, redis: Redis, keys: KeyRing, settings: Settings) -> TokenService:
+        return cls(
+            redis,
+            keys,
+            issuer=settings.jwt_issuer,
+            access_ttl_s=settings.access_ttl_s,
+            refresh_ttl_s=settings.refresh_ttl_s,
+            cache_size=settings.runtime.token_cache_size,
+        )
 
     def resize_cache(self, size: int) -> None:
         if size != self._verified.maxsize:

@@ -138,6 +138,7 @@ async def start(
     title = playable_title(snapshot, title_id, profile, country)
     if asset_id is None and title_id in snapshot.asset_owner:
         asset_id = title_id
+    resumes = asset_id is None  # a chosen asset starts at 0; a title resumes where it was
     if asset_id is None:
         asset_id, resume_ms = await next_up(deps, title, profile.id)
     else:
@@ -179,6 +180,8 @@ async def start(
             ],
         )
     assert isinstance(result, Done) and result.session is not None
+    if resumes and result.progress is not None:  # fresher than MongoDB's copy
+        resume_ms = 0 if result.progress.watched else result.progress.position_ms
     return Started(result.session, title, resume_ms)  # (the shard counted the play for trending)
 
 

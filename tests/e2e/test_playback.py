@@ -479,3 +479,42 @@ async def test_finishing_titles_records_cowatching_for_similar(
         )
     ).json()
     assert first["id"] in {c["id"] for c in similar["recommendations"][0]["content"]}
+
+
+async def test_a_profile_change_is_seen_at_once_by_every_replica(client: httpx.AsyncClient) -> None:
+    """Replicas cache profiles; the per-account version makes a write visible to the very next
+    request whichever replica answers (HAProxy spreads these over both)."""
+    us = await register(client, plan="premium")
+    profile = await _profile(client, us, maturity_rating="TV-MA")
+    mature = next(
+        i
+        for i in (
+            await client.get("/v1/content/browse", headers=us.auth, params={"limit": 100})
+        ).json()["content"]
+        if i["rating"] in ("TV-MA", "R", "NC-17")
+    )
+    for number in range(6):  # warm the cache on every replica
+        started = await client.post(
+            "/v1/playback/sessions", headers=us.auth, json=_session(profile, mature["id"], "tv")
+        )
+        assert started.status_code == 201, (number, started.text)
+    lowered = await client.put(
+        f"/v1/users/profiles/{profile}", headers=us.auth, json={"maturity_rating": "PG"}
+    )
+    assert lowered.status_code == 200, lowered.text
+    for _ in range(6):
+        refused = await client.post(
+            "/v1/playback/sessions", headers=us.auth, json=_session(profile, mature["id"], "tv")
+        )
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "MATURITY_RESTRICTED"
+    assert (
+        await client.delete(f"/v1/users/profiles/{profile}", headers=us.auth)
+    ).status_code == 204
+    for _ in range(6):
+        gone = await client.put(
+            f"/v1/profiles/{profile}/progress",
+            headers=us.auth,
+            json={"title_id": mature["id"], "asset_id": "x", "position_ms": 1, "state": "playing"},
+        )
+        assert gone.status_code == 404, gone.text

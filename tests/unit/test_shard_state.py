@@ -188,7 +188,19 @@ def test_a_playing_position_is_written_at_most_once_per_persist_interval() -> No
             beat(ts=1 + second, position=1_000 + second * 5_000, now=second * 10_000), Changes()
         )
         assert shard.due(now_ms=second * 10_000, persist_every_ms=120_000) == {}
+    # A pause waits like playing: a new session asks the shard, not MongoDB, where to resume.
     shard.apply(beat(ts=20, position=60_000, now=110_000, state="paused"), Changes())
-    assert list(shard.due(now_ms=110_000, persist_every_ms=120_000)) == [
+    assert shard.due(now_ms=110_000, persist_every_ms=120_000) == {}
+    assert list(shard.due(now_ms=120_000, persist_every_ms=120_000)) == [("p", "a")]
+    shard.apply(beat(ts=21, position=61_000, now=121_000, state="finished"), Changes())
+    assert list(shard.due(now_ms=121_000, persist_every_ms=120_000)) == [
         ("p", "a")
-    ]  # a pause is news
+    ]  # a finish is news: history shows it at the next flush
+
+
+def test_a_started_session_carries_the_shards_fresher_position() -> None:
+    shard = ShardState()
+    shard.apply(beat(ts=1, position=42_000, now=0), Changes())
+    started = shard.apply(start("s2", "d2", now=1_000), Changes())
+    assert isinstance(started, Done) and started.progress is not None
+    assert started.progress.position_ms == 42_000
