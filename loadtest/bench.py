@@ -395,6 +395,7 @@ def run_viewers(target: Target, viewers: int, seconds: int) -> ViewerRun:
         args += ["-t", f"{seconds + ramp_s}s", "--csv", str(prefix), "--only-summary"]
         args += ["--loglevel", "WARNING", "--tags", "playback", "--heartbeat-interval", "10"]
         args += ["--max-p95-ms", "100", "--max-failure-ratio", "0"]
+        args += ["--reset-stats"]  # latency from when every viewer is in: the steady state
         if target.accounts:
             args += ["--accounts-file", str(target.accounts)]
         locust = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -569,7 +570,8 @@ def viewers_section(run: ViewerRun | None) -> list[str]:
         "## Viewers at the real cadence",
         "",
         f"`loadtest/locustfile.py --tags playback --heartbeat-interval 10`, {run.viewers:,} "
-        f"viewers, {run.seconds} s including a 20 s ramp, one run. Each viewer (a provisioned "
+        f"viewers, {run.seconds} s including a 20 s ramp (latencies from the end of the ramp), "
+        "one run. Each viewer (a provisioned "
         "account) opens home and a title, starts a session, fetches the manifest from the origin "
         "and a Clear Key license, then heartbeats every 10 s with QoE events.",
         "",
