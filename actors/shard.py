@@ -167,7 +167,6 @@ class ShardActor:
             await self._journal(changes)
         self.stats["batches"] += 1
         self.stats["ops"] += len(ops)
-        self.stats["heartbeats"] += sum(isinstance(op, Heartbeat) for op in ops)
         self._observe(ops, results)
         return encode(results)
 
@@ -182,6 +181,7 @@ class ShardActor:
                 metrics.refused.inc(1, {**metrics.tags, "reason": result.code})
         for kind, count in kinds.items():
             metrics.ops.inc(count, {**metrics.tags, "op": kind})
+        self.stats["heartbeats"] += kinds.get(Heartbeat.__name__, 0)
         metrics.active_streams.set(len(self.state.sessions), metrics.tags)
         metrics.buffered.set(len(self.state.dirty), metrics.tags)
 
@@ -211,13 +211,17 @@ class ShardActor:
     async def _write_through(self, changes: Changes) -> None:
         """The unbuffered baseline: this batch's progress goes to MongoDB now, not the journal."""
         written, changes.progress = changes.progress, {}
+        await self._write_progress(written)
+        self.state.flushed(written, int(time.time() * 1000))
+
+    async def _write_progress(self, written: dict[ProgressKey, Progress]) -> None:
+        """One bulk upsert of these entries to MongoDB, counted (metrics and stats)."""
+        metrics = shard_metrics(self.index)
+        metrics.flush_docs.observe(len(written), metrics.tags)
         await self.db.progress.bulk_write(
             [progress_update(entry) for entry in written.values()], ordered=False
         )
-        metrics = shard_metrics(self.index)
-        metrics.flush_docs.observe(len(written), metrics.tags)
         self.stats["flushed_docs"] += len(written)
-        self.state.flushed(written, int(time.time() * 1000))
 
     async def _maintain(self) -> None:
         while True:
@@ -253,16 +257,12 @@ class ShardActor:
                 metrics = shard_metrics(self.index)
                 oldest = min(entry.updated_at_ms for entry in written.values())
                 metrics.flush_lag.observe(max(0.0, time.time() - oldest / 1000), metrics.tags)
-                metrics.flush_docs.observe(len(written), metrics.tags)
-                await self.db.progress.bulk_write(
-                    [progress_update(entry) for entry in written.values()], ordered=False
-                )
+                await self._write_progress(written)
                 args: list[str | bytes] = []
                 for key, entry in written.items():
                     args += [progress_field(key), self.encoder.encode(entry)]
                 await self.delete_if_same(keys=[self.progress_key], args=args)
                 self.stats["flushes"] += 1
-                self.stats["flushed_docs"] += len(written)
             self.state.flushed(written, int(time.time() * 1000))
             return len(written)
 

@@ -128,7 +128,7 @@ class RateLimiter:
     async def _pipeline(self, _: int, calls: list[Call]) -> list[list[int] | BaseException]:
         results = await self._evalsha_all(calls)
         if any(isinstance(result, NoScriptError) for result in results):
-            await self._script.registered_client.script_load(_SCRIPT)  # Redis was restarted
+            await self._redis.script_load(_SCRIPT)  # Redis was restarted
             results = await self._evalsha_all(calls)
         return results
 

@@ -227,13 +227,14 @@ def shard_counters(target: Target) -> dict[str, int] | None:
     return totals
 
 
-def progress_docs_per_heartbeat(
-    before: dict[str, int] | None, after: dict[str, int] | None
+def per_heartbeat(
+    before: dict[str, int] | None, after: dict[str, int] | None, counter: str
 ) -> float | None:
+    """How much a shard counter (``flushed_docs``, ``flushed_events``) grew per heartbeat."""
     if before is None or after is None:
         return None
     beats = after["heartbeats"] - before["heartbeats"]
-    return (after["flushed_docs"] - before["flushed_docs"]) / max(1, beats)
+    return (after[counter] - before[counter]) / max(1, beats)
 
 
 def _diff(before: int | None, after: int | None) -> int | None:
@@ -358,7 +359,7 @@ def run_locust(
         rss_mib={k: v / 2**20 for k, v in usage.rss_bytes.items()},
         mongo_writes=_diff(writes_before, writes_after),
         redis_commands=commands,
-        progress_docs_per_heartbeat=progress_docs_per_heartbeat(counters_before, counters_after),
+        progress_docs_per_heartbeat=per_heartbeat(counters_before, counters_after, "flushed_docs"),
     )
 
 
@@ -429,10 +430,8 @@ def run_viewers(target: Target, viewers: int, seconds: int) -> ViewerRun:
         exit_code=exit_code,
         window_s=window_s,
         window_heartbeats=window_beats,
-        progress_docs_per_heartbeat=progress_docs_per_heartbeat(counters_before, counters_after),
-        event_docs_per_heartbeat=None
-        if counters_before is None or counters_after is None or not window_beats
-        else (counters_after["flushed_events"] - counters_before["flushed_events"]) / window_beats,
+        progress_docs_per_heartbeat=per_heartbeat(counters_before, counters_after, "flushed_docs"),
+        event_docs_per_heartbeat=per_heartbeat(counters_before, counters_after, "flushed_events"),
         mongo_writes_per_heartbeat=None
         if writes is None or not window_beats
         else writes / window_beats,
@@ -452,20 +451,14 @@ def _median_of(samples: list[Sample], pick: str, kind: str) -> float:
     return statistics.median(getattr(s, pick).get(kind, 0.0) for s in samples)
 
 
-def per_write(samples: list[Sample]) -> float | None:
-    """MongoDB documents written per measured request, over all passes."""
-    if any(s.mongo_writes is None for s in samples):
+def per_request(samples: list[Sample], counter: str) -> float | None:
+    """A server counter (``mongo_writes``, ``redis_commands``) per measured request, over all
+    passes (set-up included); None when the server could not be read."""
+    counts = [getattr(s, counter) for s in samples]
+    if None in counts:
         return None
     ok = sum(s.requests - s.failures for s in samples)
-    return sum(s.mongo_writes or 0 for s in samples) / max(1, ok)
-
-
-def per_command(samples: list[Sample]) -> float | None:
-    """Redis commands per measured request, over all passes (set-up included)."""
-    if any(s.redis_commands is None for s in samples):
-        return None
-    ok = sum(s.requests - s.failures for s in samples)
-    return sum(s.redis_commands or 0 for s in samples) / max(1, ok)
+    return sum(counts) / max(1, ok)
 
 
 def main_table(plan: list[Scenario], results: dict[str, list[Sample]]) -> list[str]:
@@ -478,8 +471,8 @@ def main_table(plan: list[Scenario], results: dict[str, list[Sample]]) -> list[s
     for scenario in plan:
         samples = results[scenario.name]
         rps = _median(samples, "rps")
-        writes = per_write(samples)
-        commands = per_command(samples)
+        writes = per_request(samples, "mongo_writes")
+        commands = per_request(samples, "redis_commands")
         lines.append(
             f"| {scenario.name} | {rps:,.0f} | {rps / ceiling:.0%} "
             f"| {_median(samples, 'p50'):.0f} | {_median(samples, 'p95'):.0f} "
@@ -748,8 +741,8 @@ def summary(
             "p99_ms": _median(samples, "p99"),
             "failures": sum(s.failures for s in samples),
             "cpu_ms_per_request": {k: _median_of(samples, "cpu_ms", k) for k in sorted(kinds)},
-            "mongo_writes_per_request": per_write(samples),
-            "redis_commands_per_request": per_command(samples),
+            "mongo_writes_per_request": per_request(samples, "mongo_writes"),
+            "redis_commands_per_request": per_request(samples, "redis_commands"),
             "progress_docs_per_heartbeat": _median_opt(samples),
         }
 

@@ -14,7 +14,8 @@ from stack.local import PROJECT_ROOT, LocalStack
 
 def main() -> int:
     data_dir = Path(os.environ.get("STREAMING_DATA_DIR", PROJECT_ROOT / "var")).resolve()
-    if os.environ.get("STACK_PRIVATE_PORTS") == "1":  # beside another stack (the e2e suite)
+    private = os.environ.get("STACK_PRIVATE_PORTS") == "1"  # beside another stack (the e2e suite)
+    if private:
         stack = LocalStack.private(data_dir)
     else:
         stack = LocalStack(
@@ -31,19 +32,20 @@ def main() -> int:
         stack.stop()
         return 1
     settings = Settings.from_env()
+    env = stack.env()
     print(
         f"\nready: {stack.base_url}  (API under /v1, health at /healthz and /readyz)\n"
         f"  demo account:  {settings.demo_email} / {settings.demo_password}\n"
         f"  admin account: {settings.admin_email} / {settings.admin_password}\n"
         f"  data: {data_dir}   logs: {stack.log_dir}\n"
-        f"  MongoDB: {stack.env()['MONGODB_URL']}   Redis: {stack.env()['REDIS_URL']}\n"
+        f"  MongoDB: {env['MONGODB_URL']}   Redis: {env['REDIS_URL']}\n"
         "Ctrl-C stops everything this command started.",
         flush=True,
     )
     stop.wait()
     print("\nshutting down...", flush=True)
     stack.stop()
-    if os.environ.get("STACK_PRIVATE_PORTS") == "1":
+    if private:
         stack.remove_scratch()
     print("stopped.", flush=True)
     return 0
