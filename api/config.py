@@ -90,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_key_file: Path
     lease_ttl_s: int
     dependency_timeout_ms: int
+    # The header a trusted edge (CDN, load balancer) sets to the viewer's country, overwriting
+    # whatever the client sent. Empty (the default): no edge is trusted and the account's
+    # country decides. Never enable it unless every request reaches us through that edge.
+    trusted_country_header: str
     runtime: RuntimeConfig
 
     @classmethod
@@ -121,5 +125,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             lease_ttl_s=_env_int("LEASE_TTL_S", 60),
             dependency_timeout_ms=_env_int("DEPENDENCY_TIMEOUT_MS", 2000),
+            trusted_country_header=_env("TRUSTED_COUNTRY_HEADER", "").strip().lower(),
             runtime=runtime,
         )

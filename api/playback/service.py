@@ -1,7 +1,8 @@
 """Playback decisions: which asset, may this profile play it here, and the shard's say on limits.
 
 The order of checks is the contract's: profile ownership (done by the caller) → title exists and
-is published → available in the request's country → the profile's maturity → concurrency,
+is published → available in the viewer's country (decided by the service; a client-declared
+country only narrows it) → the profile's maturity → concurrency,
 which only the account's shard can decide (so two devices racing for the last slot cannot
 both win).
 """
@@ -97,16 +98,25 @@ async def next_up(deps: Deps, title: Title, profile_id: str) -> tuple[str, int]:
 
 
 def playable_title(
-    snapshot: CatalogSnapshot, title_id: str, profile: Profile, country: str
+    snapshot: CatalogSnapshot,
+    title_id: str,
+    profile: Profile,
+    country: str,
+    declared_country: str | None = None,
 ) -> Title:
-    """Title exists and is published → available in ``country`` → within the profile's cap."""
+    """Title exists and is published → available in ``country`` → within the profile's cap.
+
+    ``country`` is the one the service decided; a ``declared_country`` from the client may only
+    narrow it: the title must be available in both.
+    """
     pos = snapshot.by_id.get(title_id)
     if pos is None and (owner := snapshot.asset_owner.get(title_id)) is not None:
         pos = owner  # seed A's streaming routes accept an asset id too
     if pos is None or not snapshot.published[pos]:
         raise NotFound("Title not found")
-    if not snapshot.available_in(pos, country):
-        raise NotAvailableInRegion(f"Not available in {country}", details="country")
+    for where in (country, declared_country):
+        if where is not None and not snapshot.available_in(pos, where):
+            raise NotAvailableInRegion(f"Not available in {where}", details="country")
     title = snapshot.titles[pos]
     if not allows(profile.maturity_rating, title.maturity_rating):
         raise MaturityRestricted(
@@ -133,9 +143,10 @@ async def start(
     device_id: str,
     platform: str,
     country: str,
+    declared_country: str | None = None,
 ) -> Started:
     snapshot = await deps.catalog.ready()
-    title = playable_title(snapshot, title_id, profile, country)
+    title = playable_title(snapshot, title_id, profile, country, declared_country)
     if asset_id is None and title_id in snapshot.asset_owner:
         asset_id = title_id
     resumes = asset_id is None  # a chosen asset starts at 0; a title resumes where it was

@@ -88,7 +88,6 @@ def routes(deps: Deps) -> list[Route]:
         body = decode(req.body, CreateSession)
         viewer, profile = await viewer_for(deps, req, body.profile_id)
         assert profile is not None
-        country = body.network.country if body.network and body.network.country else viewer.country
         started = await service.start(
             deps,
             principal=req.principal,  # type: ignore[arg-type]
@@ -97,7 +96,8 @@ def routes(deps: Deps) -> list[Route]:
             asset_id=body.asset_id,
             device_id=body.device.device_id,
             platform=body.device.platform,
-            country=country,
+            country=viewer.country,
+            declared_country=body.network.country if body.network else None,
         )
         return json_response(session_body(started), status=201)
 

@@ -518,3 +518,33 @@ async def test_a_profile_change_is_seen_at_once_by_every_replica(client: httpx.A
             json={"title_id": mature["id"], "asset_id": "x", "position_ms": 1, "state": "playing"},
         )
         assert gone.status_code == 404, gone.text
+
+
+async def test_declared_country_only_narrows(client: httpx.AsyncClient) -> None:
+    """An account in JP declaring US must not unlock a title that only the US has."""
+    us, jp = await register(client, country="US"), await register(client, country="JP")
+
+    async def documentary_ids(user: User) -> list[str]:
+        page = await client.get(
+            "/v1/content/browse", headers=user.auth, params={"type": "documentary", "limit": 100}
+        )
+        return [item["id"] for item in page.json()["content"]]
+
+    jp_ids = set(await documentary_ids(jp))
+    us_only = next(i for i in await documentary_ids(us) if i not in jp_ids)
+    profile = await _profile(client, jp)
+    widened = await client.post(
+        "/v1/playback/sessions",
+        headers=jp.auth,
+        json=_session(profile, us_only, "d", network={"country": "US"}),
+    )
+    assert widened.status_code == 403, widened.text
+    assert widened.json()["error"]["code"] == "NOT_AVAILABLE_IN_REGION"
+    # Seed A's start has no country field at all: the account's country decides there too.
+    started = await client.post(
+        f"/v1/streaming/{us_only}/start",
+        headers=jp.auth,
+        json={"profile_id": profile, "device_type": "tv"},
+    )
+    assert started.status_code == 403
+    assert started.json()["error"]["code"] == "NOT_AVAILABLE_IN_REGION"
