@@ -54,6 +54,11 @@ class IngressMetrics:
         )
         self.queue = Gauge("group_commit_queue_length", "ops waiting for their batch", ("shard",))
         self.batches = Gauge("group_commit_batches", "batches sent by this replica", ())
+        self.catalog_skipped = Gauge(
+            "catalog_skipped",
+            "catalog change entries and title documents this replica could not read and skipped",
+            ("what",),
+        )
 
 
 @cache

@@ -93,6 +93,12 @@ class ShardActor:
         self.count = count
         self.started_at = time.time()
         settings = Settings.from_env()
+        # An actor process has no log handler of its own: records go to stderr, which Ray
+        # writes to this worker's log file (worker-*.err), at the configured level.
+        logging.basicConfig(
+            level=settings.runtime.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         self.redis = redis_client(settings)
         self.db = mongo_client(settings)[settings.mongodb_db]
         self.state = ShardState()

@@ -118,6 +118,14 @@ class App:
             ]
         )
 
+    def streams_body(self, method: str, path: str) -> bool:
+        """Whether the route for this request reads its body as a stream (an upload)."""
+        try:
+            route, _ = self.router.match(method, path)
+        except ApiError:
+            return False
+        return route.streams_body
+
     async def handle(self, req: Request) -> Response:
         req.request_id = request_id_for(req.headers)
         template, code = "unmatched", ""

@@ -70,6 +70,24 @@ def _parse_budgets(raw: str) -> dict[str, RateBudget]:
     return budgets
 
 
+class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The media supply chain: where media lives and how much encoding runs at once."""
+
+    store_url: str  # obstore URL: a local folder by default, s3://… or gs://… in production
+    max_upload_bytes: int  # larger uploads answer 413 and leave nothing behind
+    max_jobs: int  # jobs encoding at once; the rest wait as ``queued``
+    stall_s: int  # the watchdog re-runs a stage that reported no progress for this long
+    task_timeout_s: int  # one ffmpeg/packager run; a hung tool fails instead of stalling
+    max_attempts: int  # runs of one stage before the job is ``failed``
+    upload_ttl_s: int  # unfinished resumable uploads older than this are deleted
+    chunk_s: int  # seconds of source per encode task (cut at the next keyframe)
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload_bytes", "max_jobs", "stall_s", "task_timeout_s"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ingest setting {name} must be >= 1")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a replica or a tool needs to reach the stack. Build with :meth:`from_env`."""
 
@@ -94,6 +112,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # whatever the client sent. Empty (the default): no edge is trusted and the account's
     # country decides. Never enable it unless every request reaches us through that edge.
     trusted_country_header: str
+    ingest: IngestSettings
     runtime: RuntimeConfig
 
     @classmethod
@@ -126,5 +145,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             lease_ttl_s=_env_int("LEASE_TTL_S", 60),
             dependency_timeout_ms=_env_int("DEPENDENCY_TIMEOUT_MS", 2000),
             trusted_country_header=_env("TRUSTED_COUNTRY_HEADER", "").strip().lower(),
+            ingest=IngestSettings(
+                store_url=_env("MEDIA_STORE_URL", f"file://{data_dir / 'store'}"),
+                max_upload_bytes=_env_int("INGEST_MAX_UPLOAD_BYTES", 4 << 30),
+                max_jobs=_env_int("INGEST_MAX_JOBS", 1),
+                stall_s=_env_int("INGEST_STALL_S", 300),
+                task_timeout_s=_env_int("INGEST_TASK_TIMEOUT_S", 900),
+                max_attempts=_env_int("INGEST_MAX_ATTEMPTS", 3),
+                upload_ttl_s=_env_int("INGEST_UPLOAD_TTL_S", 24 * 3600),
+                chunk_s=_env_int("INGEST_CHUNK_S", 4),
+            ),
             runtime=runtime,
         )

@@ -7,7 +7,7 @@ Routing is a dict lookup for static paths and one compiled regex per templated p
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +44,9 @@ class Request:
     rate_headers: dict[str, str] = field(default_factory=dict)
     # The account's profiles version, read with the rate limit (None: not read this request).
     profiles_version: int | None = None
+    # Routes declared ``streams_body``: the body as it arrives (``body`` stays empty), so an
+    # upload is never held whole in memory.
+    stream: AsyncIterator[bytes] | None = None
 
     @property
     def wants_fresh(self) -> bool:
@@ -78,6 +81,9 @@ class Route:
     handler: Handler
     auth: Auth = "user"
     rate_class: str | None = None
+    # The handler reads ``Request.stream`` itself (uploads); other routes get the whole body,
+    # capped at the app's body limit.
+    streams_body: bool = False
 
 
 _PARAM = re.compile(r"\{(\w+)\}")

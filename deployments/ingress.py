@@ -7,7 +7,6 @@ same liveness logic as ``/healthz``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
@@ -22,6 +21,7 @@ from api.app import App
 from api.config import RuntimeConfig, Settings
 from api.deps import Deps
 from api.http import Request
+from deployments.logs import route_app_logs
 
 
 @serve.deployment
@@ -43,7 +43,7 @@ class Ingress:
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         runtime = msgspec.convert(user_config, RuntimeConfig)
         self.deps.reconfigure(runtime)
-        logging.getLogger("api").setLevel(runtime.log_level)
+        route_app_logs(runtime.log_level)
         # Serve calls this at start, on the replica's event loop: warm the catalog snapshot now
         # rather than on the first request.
         self.deps.catalog.start()
@@ -57,17 +57,22 @@ class Ingress:
             for shard, length in enumerate(commit.queue_lengths()):
                 self.metrics.queue.set(length, {"shard": str(shard)})
             self.metrics.batches.set(commit.batches)
-        if not self.deps.catalog.alive():
-            raise RuntimeError("the catalog refresh task stopped; restart this replica")
+        catalog = self.deps.catalog
+        self.metrics.catalog_skipped.set(catalog.skipped_entries, {"what": "change_entry"})
+        self.metrics.catalog_skipped.set(catalog.skipped_titles, {"what": "title_document"})
+        if not catalog.alive():
+            raise RuntimeError("the catalog follower stopped advancing; restart this replica")
 
     async def __call__(self, request: StarletteRequest) -> StarletteResponse:
+        streams = self.app.streams_body(request.method, request.url.path)
         response = await self.app.handle(
             Request(
                 method=request.method,
                 path=request.url.path,
                 query=request.query_params,
                 headers=request.headers,
-                body=await request.body(),
+                body=b"" if streams else await request.body(),
+                stream=request.stream() if streams else None,
                 client=request.client.host if request.client else "",
             )
         )

@@ -3,7 +3,13 @@
 Writers (admin routes, the loader) update MongoDB and then append the changed ids to a Redis
 stream. Every replica tails that stream about once a second and refetches only those titles, so
 an edit is searchable everywhere within seconds without a MongoDB query per request. A replica
-that falls behind the stream's trimmed history simply reloads everything.
+that falls behind the stream's trimmed history simply reloads everything, and so does one that
+reads a ``reload`` entry (the bulk loader's announcement).
+
+The follower must never wedge: an entry it cannot read and a title document that does not
+decode are skipped and counted, never retried forever, and a follower that keeps failing for
+``stall_s`` makes :meth:`CatalogStore.alive` (the replica's liveness) fail, so Serve restarts
+the replica instead of letting it serve a frozen catalog.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -52,6 +59,7 @@ class CatalogStore:
         redis: Redis,
         poll_s: float = 1.0,
         cache_size: int = 20_000,
+        stall_s: float = 60.0,
     ) -> None:
         self._db = db
         self._redis = redis
@@ -62,6 +70,10 @@ class CatalogStore:
         self._cursor = "0-0"
         self._stale = False  # our stream position was trimmed away: reload, keep serving
         self._task: asyncio.Task[None] | None = None
+        self._stall_s = stall_s
+        self._failing_since: float | None = None  # monotonic time of the first failure in a row
+        self.skipped_entries = 0  # change-stream entries with neither ids nor reload
+        self.skipped_titles = 0  # title documents that do not decode
         # Browse and search bodies are a pure function of (snapshot, viewer, query): identical
         # requests get identical bytes, so a replica keeps them until the snapshot changes.
         self._responses: LRUCache[Hashable, bytes] = LRUCache(maxsize=cache_size)
@@ -109,8 +121,12 @@ class CatalogStore:
         return self._snapshot
 
     def alive(self) -> bool:
-        """False when the refresh task died: the replica would serve a frozen catalog forever."""
-        return self._task is None or not self._task.done()
+        """False when the refresh task died or has failed for ``stall_s`` in a row: either way
+        the replica would serve a frozen catalog forever, and a restart is the cure."""
+        if self._task is not None and self._task.done():
+            return False
+        failing = self._failing_since
+        return failing is None or time.monotonic() - failing < self._stall_s
 
     async def check(self) -> None:
         """Readiness probe: starts the first load if needed, raises until it completed."""
@@ -125,14 +141,25 @@ class CatalogStore:
                     await self._load_all()
                 else:
                     await self._follow()
+                self._failing_since = None
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 log.exception("catalog refresh failed; retrying")
             await asyncio.sleep(self._poll_s)
 
     async def _fetch(self, query: dict[str, Any]) -> list[Title]:
-        return [msgspec.convert(doc, Title) async for doc in self._db.titles.find(query)]
+        titles = []
+        async for doc in self._db.titles.find(query):
+            try:
+                titles.append(msgspec.convert(doc, Title))
+            except msgspec.ValidationError as exc:
+                # One bad document must not keep every other title (or edit) from loading.
+                self.skipped_titles += 1
+                log.error("catalog: title %r skipped, it does not decode: %s", doc.get("_id"), exc)
+        return titles
 
     async def _load_all(self) -> None:
         # Note the stream position first: a change made during the load is replayed after it.
@@ -157,9 +184,23 @@ class CatalogStore:
         ):
             self._stale = True  # changes we never saw were trimmed away
             return
-        ids = sorted(
-            {i for _, fields in entries for i in as_text((fields or {})[b"ids"]).split(",")}
-        )
+        changed: set[str] = set()
+        for entry_id, fields in entries:
+            fields = fields or {}
+            if b"reload" in fields:
+                # A bulk load: reload everything. The load notes the stream's newest entry
+                # first, so it covers this entry and every one before it.
+                self._stale = True
+                return
+            if b"ids" in fields:
+                changed.update(filter(None, as_text(fields[b"ids"]).split(",")))
+            else:
+                self.skipped_entries += 1
+                log.error("catalog: change entry %s skipped, it has no ids: %r", entry_id, fields)
+        if not changed:
+            self._cursor = as_text(entries[-1][0])
+            return
+        ids = sorted(changed)
         found = await self._fetch({"_id": {"$in": ids}})
         removed = sorted(set(ids) - {title.id for title in found})
         old = self._snapshot
