@@ -53,8 +53,14 @@ def main() -> int:
         ray.get([shard.set_write_through.remote(args.write_through == "on") for shard in shards])
         print(f"write-through {args.write_through} on {len(shards)} shards", flush=True)
         return 0
-    flushed: list[int] = ray.get([shard.drain.remote() for shard in shards])
-    print(f"drained {len(shards)} shards, {sum(flushed)} progress entries flushed", flush=True)
+    flushed: list[dict[str, int]] = ray.get([shard.drain.remote() for shard in shards])
+    positions = sum(counts["positions"] for counts in flushed)
+    events = sum(counts["events"] for counts in flushed)
+    print(
+        f"drained {len(shards)} shards: {positions} progress positions and "
+        f"{events} QoE/analytics events flushed to MongoDB",
+        flush=True,
+    )
     return 0
 
 

@@ -17,6 +17,7 @@ from actors.shard import ShardActor
 
 NAMESPACE = "streaming"
 CONNECT_TIMEOUT_S = 5.0  # a restarting shard answers within this, or the batch answers 503
+RECONNECT_RETRIES = 1  # a stale socket costs one reconnect, not a 503 to the player
 
 
 class ShardPool:
@@ -44,17 +45,21 @@ class ShardPool:
 
     async def send(self, shard: int, payload: bytes) -> bytes:
         """One group-commit batch to one shard (see :class:`actors.client.GroupCommit`), over
-        the shard's direct socket. A broken socket fails this batch (its requests answer 503
-        and are retried by the player; every op is safe to repeat) and the next batch
-        reconnects, learning the restarted shard's new address through Ray."""
-        link = self._channels[shard]
-        if link is None or link.closed:
-            link = await self._connect(shard)
-        try:
-            return await link.request(payload)
-        except channel.ChannelClosed:
-            self._channels[shard] = None
-            raise
+        the shard's direct socket. A broken socket (the shard restarted since this replica
+        last spoke to it) is reconnected once, learning the restarted shard's new address
+        through Ray, and the batch sent again: every op is safe to repeat. If that fails too,
+        the batch's requests answer 503 with Retry-After."""
+        for attempt in range(1 + RECONNECT_RETRIES):
+            link = self._channels[shard]
+            if link is None or link.closed:
+                link = await self._connect(shard)
+            try:
+                return await link.request(payload)
+            except channel.ChannelClosed:
+                self._channels[shard] = None
+                if attempt == RECONNECT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _connect(self, shard: int) -> channel.Channel:
         async with self._connecting[shard]:

@@ -289,10 +289,20 @@ class ShardActor:
         self.stats["flushed_events"] += len(docs)
         return len(docs)
 
-    async def drain(self) -> int:
-        """Graceful shutdown: flush everything now (the journal covers anything after)."""
+    async def drain(self, batch: int = 5000) -> dict[str, int]:
+        """Graceful shutdown: flush everything now (the journal covers anything after).
+
+        Returns what was flushed, by kind: ``positions`` (progress documents written) and
+        ``events`` (journaled QoE and analytics events inserted, every batch of them)."""
         await self._ready()
-        return await self.flush(everything=True) + await self.flush_events()
+        positions = await self.flush(everything=True)
+        events = 0
+        while True:
+            flushed = await self.flush_events(batch)
+            events += flushed
+            if flushed < batch:
+                break
+        return {"positions": positions, "events": events}
 
     async def ping(self) -> dict[str, float | int]:
         await self._ready()

@@ -30,6 +30,7 @@ from api.errors import (
 from api.health import views as health_views
 from api.home import views as home_views
 from api.http import Request, Response, Route, Router
+from api.ingest import views as ingest_views
 from api.lists import views as list_views
 from api.playback import drm as drm_views
 from api.playback import events as event_views
@@ -106,6 +107,7 @@ class App:
                 *profile_views.routes(deps),
                 *catalog_views.routes(deps, deps.trending),
                 *catalog_admin.routes(deps),
+                *ingest_views.routes(deps),
                 *search_views.routes(deps),
                 *list_views.routes(deps),
                 *rating_views.routes(deps),
@@ -152,6 +154,8 @@ class App:
         except ApiError as error:
             response = error_response(error, req.request_id)
             code = error.code
+            if error.status == 503:  # every 503 says when to come back (clients back off)
+                response.headers.setdefault("Retry-After", "1")
         except _OUTAGES as exc:
             log.warning("request %s: dependency unavailable: %r", req.request_id, exc)
             response = error_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
@@ -18,6 +19,7 @@ from api.playback.signing import load_key
 from api.profiles.cache import ProfileCache
 from api.ratelimit import RateLimiter
 from api.storage import Document, mongo_client, redis_client
+from media.store import MediaStore
 
 
 @dataclass(slots=True)
@@ -32,8 +34,11 @@ class Deps:
     trending: TrendingBoard
     media_key: bytes
     profiles: ProfileCache
+    store: MediaStore  # uploads, packaged media, artwork
     # Set by the Serve ingress (Ray) or a test (in-process shards); None means no playback.
     shards: GroupCommit | None = None
+    # Set by the Serve ingress: nudges the ingest coordinator (None: jobs wait for its poll).
+    wake_ingest: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, generate_keys: bool = False) -> Deps:
@@ -56,6 +61,7 @@ class Deps:
             TrendingBoard(redis),
             load_key(settings.media_key_file),
             ProfileCache(db),
+            MediaStore.from_url(settings.ingest.store_url),
         )
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:

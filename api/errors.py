@@ -100,3 +100,7 @@ class ServiceUnavailable(ApiError):
         "SERVICE_UNAVAILABLE",
         "Service temporarily unavailable",
     )
+
+
+class NotReady(Exception):
+    """A readiness check's answer while a component warms up; its message is safe to show."""

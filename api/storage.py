@@ -54,6 +54,12 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db.mylist.create_index([("profile_id", ASCENDING), ("added_at", DESCENDING)])
     await db.ratings.create_index([("profile_id", ASCENDING), ("rated_at", DESCENDING)])
     await db.progress.create_index([("profile_id", ASCENDING), ("updated_at", DESCENDING)])
+    # Ingest: the coordinator's queue (unfinished jobs, oldest first), a title's jobs, and one
+    # job per client Idempotency-Key (a retried upload finds the first one).
+    await db.ingest_jobs.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+    await db.ingest_jobs.create_index([("title_id", ASCENDING), ("created_at", DESCENDING)])
+    await db.ingest_claims.create_index([("created_at", ASCENDING)])
+    await db.uploads.create_index([("updated_at", ASCENDING)])
 
 
 def to_document(value: msgspec.Struct) -> Document:

@@ -14,6 +14,7 @@ from ray import serve
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 
+from actors import ingest as ingest_actor
 from actors.client import GroupCommit
 from actors.metrics import ingress_metrics
 from actors.pool import ShardPool
@@ -31,10 +32,15 @@ class Ingress:
         self.deps = Deps.build(settings)
         self.shards = ShardPool(shard_count)
         self.deps.shards = GroupCommit(self.shards.send, shard_count)
+        self.ingest = ingest_actor.coordinator()
+        self.deps.wake_ingest = self._wake_ingest
         self.metrics = ingress_metrics()
         self.app = App(
             self.deps, extra_checks={"actors": self.shards.ping_all}, observe=self._count
         )
+
+    async def _wake_ingest(self) -> None:
+        await self.ingest.wake.remote()
 
     def _count(self, route: str, method: str, status: int, code: str) -> None:
         tags = {"route": route, "method": method, "status": str(status), "code": code}
@@ -57,6 +63,9 @@ class Ingress:
             for shard, length in enumerate(commit.queue_lengths()):
                 self.metrics.queue.set(length, {"shard": str(shard)})
             self.metrics.batches.set(commit.batches)
+        # Nudge the ingest coordinator: after a crash Ray restarts it idle, and this wakes it
+        # to resume unfinished jobs within one health period. Not awaited: liveness is ours.
+        self.ingest.wake.remote()
         catalog = self.deps.catalog
         self.metrics.catalog_skipped.set(catalog.skipped_entries, {"what": "change_entry"})
         self.metrics.catalog_skipped.set(catalog.skipped_titles, {"what": "title_document"})

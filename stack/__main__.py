@@ -6,30 +6,44 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from api.config import Settings
-from stack.local import PROJECT_ROOT, LocalStack
+from stack.local import PROJECT_ROOT, LocalStack, StartAborted
+from stack.processes import ComponentDied, PortBusy, StopIncomplete
 
 
 def main() -> int:
     data_dir = Path(os.environ.get("STREAMING_DATA_DIR", PROJECT_ROOT / "var")).resolve()
     private = os.environ.get("STACK_PRIVATE_PORTS") == "1"  # beside another stack (the e2e suite)
     if private:
-        stack = LocalStack.private(data_dir)
+        # STACK_KEEP_PORTS=1: the same ports on every start with this data dir, like `make run`.
+        stack = LocalStack.private(data_dir, keep_ports=os.environ.get("STACK_KEEP_PORTS") == "1")
     else:
         stack = LocalStack(
             data_dir=data_dir,
             ray_temp_dir=Path(os.environ.get("RAY_TEMP_DIR", "/tmp/streaming-ray")),
         )
     stop = threading.Event()
+    stack.abort = stop  # Ctrl-C while starting gives up the start, then stops what started
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         stack.start()
     except BaseException as exc:
-        print(f"start-up failed: {exc!r}; logs are in {stack.log_dir}", file=sys.stderr)
-        stack.stop()
+        known = isinstance(exc, PortBusy | ComponentDied | StartAborted | StopIncomplete)
+        print(
+            f"start-up failed: {exc if known else repr(exc)}\n  logs are in {stack.log_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if isinstance(exc, PortBusy):
+            return 1  # nothing was started
+        try:
+            stack.stop()
+        except StopIncomplete as stuck:
+            print(f"stop incomplete: {stuck}", file=sys.stderr, flush=True)
         return 1
     settings = Settings.from_env()
     env = stack.env()
@@ -44,10 +58,15 @@ def main() -> int:
     )
     stop.wait()
     print("\nshutting down...", flush=True)
-    stack.stop()
+    started = time.monotonic()
+    try:
+        stack.stop()
+    except StopIncomplete as exc:
+        print(f"stop incomplete: {exc}", file=sys.stderr, flush=True)
+        return 1
     if private:
         stack.remove_scratch()
-    print("stopped.", flush=True)
+    print(f"stopped. ({time.monotonic() - started:.0f}s)", flush=True)
     return 0
 
 

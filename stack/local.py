@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from api.config import Settings
 from media.package import build as build_pool
 from stack.bootstrap import bootstrap
-from stack.processes import Managed, free_port, wait_for_port
+from stack.processes import (
+    ComponentDied,
+    Managed,
+    Ownership,
+    StopIncomplete,
+    check_ports_free,
+    free_port,
+)
 from stack.ray_cluster import RayHead, RayPorts, private_ports, serve_env, write_config
 from stack.stores import start_mongo, start_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVE_CPUS = 2  # Ingress 2 x 0.5 + Hello 2 x 0.5 in ray_config.yaml
 Say = Callable[[str], None]
+
+
+class StartAborted(RuntimeError):
+    """Start-up was interrupted (Ctrl-C or SIGTERM while starting)."""
 
 
 @dataclass
@@ -36,13 +51,16 @@ class LocalStack:
     redis_port: int = 6380
     media_port: int = 8001
     media_clips: int = int(os.environ.get("MEDIA_POOL_CLIPS", "3"))
-    num_cpus: int = max(2, os.cpu_count() or 2)
+    # Ray's logical CPUs: the Serve replicas reserve SERVE_CPUS (ray_config.yaml's num_cpus
+    # summed), and encode tasks (num_cpus=1 each) get one slot per real core on top of that.
+    num_cpus: int = max(2, os.cpu_count() or 2) + SERVE_CPUS
     user_config: dict[str, Any] | None = None
     catalog_titles: int = int(os.environ.get("DEMO_CATALOG_TITLES", "5000"))
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Managed] = field(default_factory=list)
     head: RayHead | None = None
     scratch_dirs: list[Path] = field(default_factory=list)  # removed on stop
+    abort: threading.Event | None = None  # set (by a signal handler) to give up a start
 
     @classmethod
     def private(
@@ -50,19 +68,41 @@ class LocalStack:
         data_dir: Path,
         user_config: dict[str, Any] | None = None,
         extra_env: dict[str, str] | None = None,
+        keep_ports: bool = False,
     ) -> LocalStack:
-        """A stack on free ports and fresh temp dirs, with its own embedded stores."""
+        """A stack on free ports and fresh temp dirs, with its own embedded stores.
+
+        ``keep_ports``: the ports are picked once per data dir (kept in ``<data_dir>/ports.json``)
+        so a restart on the same data dir binds the same ports, as ``make run`` does."""
         ray_temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         haproxy_dir = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
+        saved = data_dir / "ports.json"
+        if keep_ports and saved.exists():
+            chosen = json.loads(saved.read_text())
+            ray: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in chosen["ray"].items()
+            }
+            ports, mongo, redis, media = (
+                RayPorts(**ray),
+                chosen["mongo"],
+                chosen["redis"],
+                chosen["media"],
+            )
+        else:
+            ports, mongo, redis, media = private_ports(), free_port(), free_port(), free_port()
+            if keep_ports:
+                data_dir.mkdir(parents=True, exist_ok=True)
+                chosen = {"ray": asdict(ports), "mongo": mongo, "redis": redis, "media": media}
+                saved.write_text(json.dumps(chosen))
         return cls(
             data_dir=data_dir,
             ray_temp_dir=ray_temp_dir,
             haproxy_dir=haproxy_dir,
             scratch_dirs=[ray_temp_dir, haproxy_dir],
-            ports=private_ports(),
-            mongo_port=free_port(),
-            redis_port=free_port(),
-            media_port=free_port(),
+            ports=ports,
+            mongo_port=mongo,
+            redis_port=redis,
+            media_port=media,
             user_config=user_config,
             extra_env=extra_env or {},
         )
@@ -92,7 +132,45 @@ class LocalStack:
             **self.extra_env,
         }
 
+    # -- ports and processes ------------------------------------------------------------------
+
+    def fixed_ports(self) -> dict[str, int]:
+        """Every single port this stack binds, by what binds it."""
+        ports = {**self.ports.named(), "media origin": self.media_port}
+        if not os.environ.get("MONGODB_URL"):
+            ports["MongoDB (SecantusDB)"] = self.mongo_port
+        if not os.environ.get("REDIS_URL"):
+            ports["Redis"] = self.redis_port
+        return ports
+
+    @property
+    def ownership(self) -> Ownership:
+        """How to recognise this stack's processes, also those left over from an earlier run:
+        they mention its Ray temp dir or data dir, or keep files under them open."""
+        mine = (str(self.ray_temp_dir), str(self.data_dir))
+        extra = () if self.haproxy_dir is None else (str(self.haproxy_dir),)
+        return Ownership(dirs=mine + extra, file_dirs=mine, data_dir=str(self.data_dir))
+
+    def check_alive(self) -> None:
+        """Raises at once if a component died (with its log's line saying why), or if the
+        start was interrupted. Called throughout the waits of :meth:`start`."""
+        if self.abort is not None and self.abort.is_set():
+            raise StartAborted("start-up interrupted")
+        for proc in self.procs:
+            proc.check()
+        if self.head is not None:
+            self.head.check()
+
+    # -- start ----------------------------------------------------------------------------------
+
     def start(self, say: Say = print) -> None:
+        check_ports_free(
+            self.fixed_ports(),
+            self.ownership,
+            ranges=self.ports.pools(),
+            leftover_wait_s=float(os.environ.get("STACK_PORT_WAIT_S", "10")),
+            say=say,
+        )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
         if not os.environ.get("MONGODB_URL"):
@@ -103,6 +181,7 @@ class LocalStack:
             self.procs.append(start_redis(self.data_dir / "redis", self.redis_port, self.log_dir))
         say(f"packaging {self.media_clips} encrypted demo clips (first start only)")
         pool = build_pool(self.data_dir / "media", self.media_clips, say=lambda _: None)
+        self.check_alive()
         say("bootstrapping indexes, signing keys, admin and demo accounts")
         saved = dict(os.environ)
         os.environ.update(env)
@@ -111,6 +190,7 @@ class LocalStack:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        self.check_alive()
         say(f"starting the media origin on 127.0.0.1:{self.media_port}")
         origin = Managed.start(
             "media origin",
@@ -125,18 +205,21 @@ class LocalStack:
             ],
             self.log_dir / "origin.log",
             env,
+            ports=(self.media_port,),
         )
         self.procs.append(origin)
-        wait_for_port("127.0.0.1", self.media_port, 30, origin.proc)
+        origin.wait_listening(self.media_port, 30, self.check_alive)
         say(f"starting Ray head (temp dir {self.ray_temp_dir}) with the HAProxy ingress")
+        haproxy_dir = self.haproxy_dir or self.ray_temp_dir / "hap"
         self.head = RayHead(
             temp_dir=self.ray_temp_dir,
             ports=self.ports,
-            env={**env, **serve_env(self.ports, self.haproxy_dir or self.ray_temp_dir / "hap")},
+            env={**env, **serve_env(self.ports, haproxy_dir)},
             num_cpus=self.num_cpus,
             log_dir=self.log_dir,
+            extra_dirs=(haproxy_dir,),
         )
-        self.head.start()
+        self.head.start(check=self.check_alive)
         say("deploying ray_config.yaml")
         config = write_config(
             PROJECT_ROOT / "ray_config.yaml",
@@ -144,36 +227,125 @@ class LocalStack:
             http_port=self.ports.http,
             user_config=self.user_config,
         )
-        self.head.deploy(config)
-        self.wait_ready()
+        self.head.deploy(config, check=self.check_alive)
+        self.wait_ready(say)
 
-    def wait_ready(self, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
+    def readyz(self) -> tuple[int | None, str, set[str] | None]:
+        """``(status, summary, failing checks)`` of ``/readyz``; status ``None``: no answer."""
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=5) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except OSError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            return None, f"no answer ({type(reason).__name__}: {reason})", None
+        try:
+            body = json.loads(raw)
+            checks: dict[str, str] = body["checks"]
+        except (ValueError, KeyError, TypeError):
+            return status, f"HTTP {status}: {raw[:120].decode('utf-8', 'replace')!r}", None
+        failing = {name: result for name, result in checks.items() if result != "ok"}
+        summary = ", ".join(f"{name} {result}" for name, result in sorted(failing.items()))
+        return (
+            status,
+            f"HTTP {status} {body.get('status')}: {summary or 'all checks ok'}",
+            set(failing),
+        )
+
+    def wait_ready(
+        self,
+        say: Say = print,
+        stall_s: float | None = None,
+        catalog_s: float | None = None,
+        every_s: float = 5.0,
+    ) -> None:
+        """Until ``/readyz`` answers 200, saying what it reports every ``every_s``.
+
+        Fails at once if a component died; otherwise only when nothing progressed (no answer
+        or check result not seen before) for ``stall_s`` (``STACK_READY_STALL_S``, 120 s), or,
+        while the catalog is the only check still failing (it is loading), for ``catalog_s``
+        (``STACK_CATALOG_LOAD_S``, 900 s). ``/readyz`` says how many titles a loading catalog
+        has read, so a growing count is progress; building the snapshot and search index
+        after the last title is read shows no change for a while (~22 s at 100k titles)."""
+        if stall_s is None:
+            stall_s = float(os.environ.get("STACK_READY_STALL_S", "120"))
+        if catalog_s is None:
+            catalog_s = float(os.environ.get("STACK_CATALOG_LOAD_S", "900"))
+        started = last_progress = last_said = time.monotonic()
+        seen: set[str] = set()
+        summary = "no answer yet"
+        while True:
+            self.check_alive()
+            status, summary, failing = self.readyz()
+            now = time.monotonic()
+            if status == 200:
+                say(f"/readyz answered 200 after {now - started:.0f}s")
+                return
+            if summary not in seen:
+                seen.add(summary)
+                last_progress = now
+            if now - last_said >= every_s:
+                apps = self._serve_status()
+                say(f"waiting for /readyz ({now - started:.0f}s): {summary}{apps}")
+                last_said = now
+            loading = failing == {"catalog"}
+            limit = max(stall_s, catalog_s) if loading else stall_s
+            if now - last_progress > limit:
+                raise TimeoutError(
+                    f"{self.base_url}/readyz made no progress for {limit:.0f}s "
+                    f"({now - started:.0f}s in all); last answer: {summary}; logs: {self.log_dir}, "
+                    f"{self.ray_temp_dir}/session_latest/logs"
+                )
             time.sleep(0.5)
-        raise TimeoutError(f"{self.base_url}/readyz did not answer 200 within {timeout_s:.0f}s")
+
+    def _serve_status(self) -> str:
+        """`` (Serve: app DEPLOYING)`` unless every application is RUNNING; raises if one
+        failed to deploy."""
+        if self.head is None:
+            return ""
+        try:
+            apps = self.head.applications()
+        except OSError:
+            return " (Serve's status unavailable)"
+        failed = {
+            n: a.get("message", "") for n, a in apps.items() if a.get("status") == "DEPLOY_FAILED"
+        }
+        if failed:
+            raise ComponentDied(f"Serve deploy failed: {failed}")
+        states = {n: a.get("status", "?") for n, a in apps.items() if a.get("status") != "RUNNING"}
+        return f" (Serve: {states})" if states else ""
+
+    # -- stop -----------------------------------------------------------------------------------
 
     def stop(self, say: Say = print) -> None:
-        """Reverse order: Serve first (replicas and actors flush), then Ray, then the stores."""
+        """Reverse order: Serve first (replicas and actors flush), then Ray, then the stores.
+
+        Returns once every process this stack started has exited and its ports are free;
+        raises :class:`StopIncomplete` naming what is left if that takes too long."""
+        problems: list[str] = []
         try:
             if self.head is not None:
                 say("stopping Serve (graceful) and Ray")
                 try:
                     self.head.shutdown_serve()
                 finally:
-                    self.head.stop()
-                    self.head = None
+                    head, self.head = self.head, None
+                    try:
+                        head.stop()
+                    except StopIncomplete as exc:
+                        problems.append(str(exc))
         finally:  # whatever failed above, every process this stack started is stopped
             for proc in reversed(self.procs):
                 say(f"stopping {proc.name}")
-                proc.stop()
+                try:
+                    proc.stop()
+                except StopIncomplete as exc:
+                    problems.append(str(exc))
             self.procs.clear()
+        if problems:
+            raise StopIncomplete("; ".join(problems))
+        say("every process of the stack has exited and its ports are free")
 
     def remove_scratch(self) -> None:
         """Private stacks only: drop Ray's temp dir (logs included) once no longer needed."""

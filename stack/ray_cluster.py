@@ -10,25 +10,39 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
+import re
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
-from stack.processes import Managed, free_port, wait_for_port
+from stack.processes import (
+    REASON,
+    Check,
+    ComponentDied,
+    Managed,
+    Ownership,
+    StopIncomplete,
+    describe,
+    describe_held,
+    free_port,
+    terminate,
+    wait_ports_free,
+)
 
 
 @dataclass
 class RayPorts:
     gcs: int = 6379
     dashboard: int = 8265
+    dashboard_metrics: int = 44227  # the dashboard's own Prometheus endpoint (Ray's default)
     http: int = 8000
     haproxy_metrics: int = 9101
     haproxy_stats: int = 8404
@@ -46,6 +60,28 @@ class RayPorts:
     direct_ingress_http: tuple[int, int] = (30000, 31000)  # replicas' own HTTP ports
     direct_ingress_grpc: tuple[int, int] = (40000, 41000)
 
+    def named(self) -> dict[str, int]:
+        """Every single port this cluster binds, by field name (``0``: Ray picks, left out)."""
+        return {
+            f"Ray {f.name}": value
+            for f in fields(self)
+            if isinstance(value := getattr(self, f.name), int) and value and "worker" not in f.name
+        }
+
+    def pools(self) -> dict[str, range]:
+        """The port ranges Ray's workers and Serve's replicas pick from (they skip busy ports)."""
+        pools = {
+            "Serve direct_ingress_http": range(
+                self.direct_ingress_http[0], self.direct_ingress_http[1] + 1
+            ),
+            "Serve direct_ingress_grpc": range(
+                self.direct_ingress_grpc[0], self.direct_ingress_grpc[1] + 1
+            ),
+        }
+        if self.min_worker and self.max_worker:
+            pools["Ray worker ports"] = range(self.min_worker, self.max_worker + 1)
+        return pools
+
 
 def private_ports() -> RayPorts:
     """Free ports for every listener, so a second stack runs beside ``make run`` (whose Ray
@@ -56,6 +92,7 @@ def private_ports() -> RayPorts:
     return RayPorts(
         gcs=free_port(),
         dashboard=free_port(),
+        dashboard_metrics=free_port(),
         http=free_port(),
         haproxy_metrics=free_port(),
         haproxy_stats=free_port(),
@@ -84,6 +121,8 @@ def serve_env(ports: RayPorts, haproxy_dir: Path) -> dict[str, str]:
     haproxy_dir.mkdir(parents=True, exist_ok=True)
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        # Ray has no `ray start` flag for it; two heads on one host would share 44227.
+        "DASHBOARD_METRIC_PORT": str(ports.dashboard_metrics),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(haproxy_dir / "haproxy.cfg"),
@@ -107,8 +146,104 @@ def serve_env(ports: RayPorts, haproxy_dir: Path) -> dict[str, str]:
         # ../shared/ARCHITECTURE.md). Our code never blocks its loop, which this requires.
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1"),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # On SIGTERM `ray start` first waits (30 s by default) for the node to go idle, for
+        # Kubernetes upgrades. Our stop has already drained the shards and shut Serve down, and
+        # the shard actors never go idle, so that wait would always run out: skip it.
+        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": os.environ.get(
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0"
+        ),
+        # Ray turns token auth on by itself once ~/.ray/auth_token exists (any `ray
+        # get-auth-token --generate` on the host); our dashboard calls send no token, so without
+        # this the head comes up and answers only 401. Set RAY_AUTH_MODE=token to opt in.
+        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
         "RAY_SERVE_LOG_TO_STDERR": "0",
     }
+
+
+# Lines in Ray's session logs that mean the node is going down (a port conflict makes the
+# dashboard agent exit, and the raylet fate-shares with it), and the files they show up in.
+FATAL = re.compile(
+    r"address already in use|failed to bind|raylet exited immediately|fate-shares|check failed",
+    re.IGNORECASE,
+)
+WATCHED_LOGS = (
+    "dashboard_agent.err",
+    "dashboard_agent.log",
+    "raylet.out",
+    "raylet.err",
+    "gcs_server.out",
+    "gcs_server.err",
+    "runtime_env_agent.err",
+    "runtime_env_agent.log",
+)
+# Where a death may be explained, too. Not watched for fatal lines: the dashboard logs a busy
+# port of its own metrics server and carries on.
+REASON_LOGS = (*WATCHED_LOGS, "dashboard.err", "dashboard.log")
+
+
+@dataclass
+class RayLogs:
+    """Tails the logs of the Ray session that our ``ray start`` created, for fatal lines."""
+
+    temp_dir: Path
+    before: Path | None = None  # the session that ``session_latest`` named before our start
+    offsets: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def before_start(cls, temp_dir: Path) -> RayLogs:
+        latest = temp_dir / "session_latest"
+        return cls(temp_dir, latest.resolve() if latest.exists() else None)
+
+    @property
+    def dir(self) -> Path | None:
+        """``<temp_dir>/session_latest/logs`` once our session exists (not an earlier one's)."""
+        latest = self.temp_dir / "session_latest"
+        if not latest.exists():
+            return None
+        session = latest.resolve()
+        return None if session == self.before else session / "logs"
+
+    def fatal(self) -> str | None:
+        """``path: line`` for the first fatal line written since the last call, if any."""
+        logs = self.dir
+        if logs is None:
+            return None
+        for name in WATCHED_LOGS:
+            path = logs / name
+            try:
+                with path.open("rb") as log:
+                    log.seek(self.offsets.get(name, 0))
+                    chunk = log.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n") + 1  # only whole lines; the rest is read next time
+            self.offsets[name] = self.offsets.get(name, 0) + end
+            for line in chunk[:end].decode("utf-8", "replace").splitlines():
+                if FATAL.search(line):
+                    return f"{path}: {line.strip()[:400]}"
+        return None
+
+    def reason(self) -> str | None:
+        """After a death: the most telling line of the session's logs (``path: line``)."""
+        logs = self.dir
+        if logs is None:
+            return None
+        best: str | None = None
+        for pattern in (FATAL, REASON):
+            for name in REASON_LOGS:
+                path = logs / name
+                try:
+                    text = path.read_bytes()[-64_000:].decode("utf-8", "replace")
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    if pattern.search(line) and "[Errno 2]" not in line:
+                        best = f"{path}: {line.strip()[:400]}"
+                        if pattern is FATAL:
+                            return best  # the first fatal line is the cause, the rest follow
+            if best is not None:
+                return best
+        return None
 
 
 @dataclass
@@ -118,13 +253,26 @@ class RayHead:
     env: dict[str, str]
     num_cpus: int
     log_dir: Path
+    # Other directories only this cluster's processes mention (HAProxy's, outside temp_dir).
+    extra_dirs: tuple[Path, ...] = ()
     proc: Managed | None = field(default=None, init=False)
+    logs: RayLogs | None = field(default=None, init=False)
+    _sampling: threading.Event = field(default_factory=threading.Event, init=False)
+    _sampler: threading.Thread | None = field(default=None, init=False)
+    _up: bool = field(default=False, init=False)  # the dashboard answered: `ray start` is done
 
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.dashboard}"
 
-    def start(self, timeout_s: float = 180) -> None:
+    @property
+    def ownership(self) -> Ownership:
+        """This cluster's processes: they mention our temp dir, or (``ray::DashboardAgent`` and
+        the like, which rewrite their command line) keep their logs under it open."""
+        dirs = (str(self.temp_dir), *map(str, self.extra_dirs))
+        return Ownership(dirs=dirs, file_dirs=(str(self.temp_dir),), file_names=("ray",))
+
+    def start(self, timeout_s: float = 180, check: Check | None = None) -> None:
         p = self.ports
         argv = [
             _ray_bin("ray"),
@@ -165,30 +313,93 @@ class RayHead:
         ):
             if value:
                 argv += [flag, str(value)]
+        self.logs = RayLogs.before_start(self.temp_dir)
         self.proc = Managed.start("ray head", argv, self.log_dir / "ray-head.log", self.env)
-        wait_for_port("127.0.0.1", p.dashboard, timeout_s, self.proc.proc)
-        self._wait_dashboard_api(timeout_s)
+        self._start_sampler()
+        watch = self._watch(check)
+        self.proc.wait_listening(p.dashboard, timeout_s, watch)
+        self._wait_dashboard_api(timeout_s, watch)
+        self._up = True
 
-    def _wait_dashboard_api(self, timeout_s: float) -> None:
+    # -- is it still alive? ---------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raises :class:`ComponentDied` if the head exited or its logs say a part of it is
+        going down (e.g. the dashboard agent could not bind its port)."""
+        if self.proc is None:
+            return
+        if (code := self.proc.proc.poll()) is not None:
+            where = (self.logs and self.logs.reason()) or (
+                f"{self.proc.log_path}: {self.proc.died()}"
+            )
+            raise ComponentDied(
+                f"the Ray head (ray start --block) exited with code {code}; why: {where} "
+                f"(ray start's own output: {self.proc.log_path})"
+            )
+        if self.logs is not None and (line := self.logs.fatal()) is not None:
+            raise ComponentDied(f"Ray is failing: {line}")
+
+    def _watch(self, check: Check | None) -> Check:
+        def watch() -> None:
+            self.check()
+            if check is not None:
+                check()
+
+        return watch
+
+    # -- which processes are ours ---------------------------------------------------------
+
+    def remember_family(self) -> None:
+        """Note every descendant of ``ray start`` now: some (``ray::DashboardAgent``) re-parent
+        to pid 1 when the raylet exits and can no longer be found through the tree."""
+        if self.proc is not None:
+            self.proc.remember_family()
+
+    def _start_sampler(self, every_s: float = 2.0) -> None:
+        self._sampling.clear()
+
+        def sample() -> None:
+            while not self._sampling.wait(every_s):
+                self.remember_family()
+
+        self._sampler = threading.Thread(target=sample, name="ray-family", daemon=True)
+        self._sampler.start()
+
+    def _stop_sampler(self) -> None:
+        self._sampling.set()
+        if self._sampler is not None:
+            self._sampler.join()
+            self._sampler = None
+
+    # -- Serve ----------------------------------------------------------------------------
+
+    def _wait_dashboard_api(self, timeout_s: float, check: Check) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            check()
             try:
                 with urllib.request.urlopen(
                     f"{self.dashboard_url}/api/serve/applications/", timeout=5
                 ):
                     return
+            except urllib.error.HTTPError as exc:
+                _refused(exc)
+                time.sleep(1)
             except OSError:
                 time.sleep(1)
-        raise TimeoutError("the Ray dashboard's Serve API did not come up")
+        raise TimeoutError(
+            f"the Ray dashboard's Serve API did not come up within {timeout_s:.0f}s "
+            f"(Ray's logs: {self.temp_dir}/session_latest/logs)"
+        )
 
-    def deploy(self, config_path: Path, timeout_s: float = 300) -> None:
+    def deploy(self, config_path: Path, timeout_s: float = 300, check: Check | None = None) -> None:
         subprocess.run(
             [_ray_bin("serve"), "deploy", str(config_path), "--address", self.dashboard_url],
             check=True,
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
         )
-        self.wait_running(timeout_s)
+        self.wait_running(timeout_s, check)
 
     def applications(self) -> dict[str, Any]:
         with urllib.request.urlopen(
@@ -197,12 +408,17 @@ class RayHead:
             apps: dict[str, Any] = json.load(resp).get("applications", {})
             return apps
 
-    def wait_running(self, timeout_s: float) -> None:
+    def wait_running(self, timeout_s: float, check: Check | None = None) -> None:
+        watch = self._watch(check)
         deadline = time.monotonic() + timeout_s
         last: dict[str, str] = {}
         while time.monotonic() < deadline:
+            watch()
             try:
                 apps = self.applications()
+            except urllib.error.HTTPError as exc:
+                _refused(exc)
+                apps = {}
             except OSError:
                 apps = {}
             last = {name: app.get("status", "?") for name, app in apps.items()}
@@ -212,6 +428,7 @@ class RayHead:
             if failed:
                 raise RuntimeError(f"Serve deploy failed: {failed}")
             if last and all(status == "RUNNING" for status in last.values()):
+                self.remember_family()  # the replicas, the proxy and HAProxy exist now
                 return
             time.sleep(1)
         raise TimeoutError(f"Serve applications not RUNNING after {timeout_s:.0f}s: {last}")
@@ -245,18 +462,48 @@ class RayHead:
             check=False,
         )
 
-    def stop(self) -> None:
+    # -- stop -----------------------------------------------------------------------------
+
+    def stop(self, grace_s: float = 10.0, ports_timeout_s: float = 30.0) -> None:
+        """Returns once every process of this cluster has exited and its ports are free.
+
+        ``ray start --block`` stops what it started, but not necessarily what those started:
+        the dashboard agent outlives the raylet by up to a minute, holding its ports. So after
+        it exits, every descendant we saw, and every process that is ours by
+        :attr:`ownership`, gets SIGTERM, then SIGKILL after ``grace_s``. Raises
+        :class:`StopIncomplete` (naming what is left) if that is not done within the deadline."""
         if self.proc is None:
             return
-        self.proc.stop(timeout_s=30)
-        # `ray start --block` stops what it started; anything still holding our temp dir is ours.
-        marker = str(self.temp_dir)
-        for process in psutil.process_iter(["cmdline"]):
-            try:
-                if any(marker in part for part in process.info["cmdline"] or []):
-                    process.send_signal(signal.SIGKILL)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+        self._stop_sampler()
+        head, self.proc = self.proc, None
+        problems: list[str] = []
+        try:
+            # `ray start` ignores SIGTERM until its node is up: if start-up failed, kill it
+            # soon (its processes are remembered, and ended below).
+            head.stop(timeout_s=30 if self._up else 3)  # ends the descendants it saw, too
+        except StopIncomplete as exc:
+            problems.append(str(exc))
+        survivors = terminate(self.ownership.find(), grace_s)
+        problems += [f"{describe(p.pid)} did not exit" for p in survivors]
+        ports = self.ports.named()
+        held = wait_ports_free(ports, ports_timeout_s)
+        if held:
+            labels = {port: label for label, port in ports.items()}
+            problems.append(
+                f"still held after {ports_timeout_s:.0f}s: {describe_held(labels, held)}"
+            )
+        if problems:
+            raise StopIncomplete("Ray did not stop cleanly: " + "; ".join(problems))
+
+
+def _refused(exc: urllib.error.HTTPError) -> None:
+    """401/403 from the dashboard will not go away by waiting: say so at once."""
+    if exc.code in (401, 403):
+        raise ComponentDied(
+            f"the Ray dashboard refuses our requests ({exc.code} {exc.reason}): Ray's token "
+            f"authentication is on (RAY_AUTH_MODE={os.environ.get('RAY_AUTH_MODE', 'unset')}, "
+            "or ~/.ray/auth_token exists and RAY_AUTH_MODE=disabled was not passed)"
+        ) from exc
 
 
 def write_config(

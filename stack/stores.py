@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
 
-from stack.processes import Managed, wait_for_port
+from stack.processes import Managed
 
 
 def _venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
+
+
+def _wait_or_stop(proc: Managed, port: int, timeout_s: float) -> None:
+    """Wait until it listens; if it never does, stop it (nobody else would) and say why."""
+    try:
+        proc.wait_listening(port, timeout_s)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            proc.stop(timeout_s=5)
+        raise
 
 
 def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Managed:
@@ -29,8 +40,9 @@ def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Managed:
             "WARNING",
         ],
         log_dir / "mongodb.log",
+        ports=(port,),
     )
-    wait_for_port("127.0.0.1", port, 60, proc.proc)
+    _wait_or_stop(proc, port, 60)
     return proc
 
 
@@ -69,6 +81,7 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Managed:
             "yes",
         ],
         log_dir / "redis.log",
+        ports=(port,),
     )
-    wait_for_port("127.0.0.1", port, 30, proc.proc)
+    _wait_or_stop(proc, port, 30)
     return proc

@@ -1,35 +1,28 @@
 """Admin catalog editing: seed B's create/publish, seed A's metadata update and delete.
 
 Each write goes to MongoDB first, then is announced on the change stream; every replica's
-snapshot and search index pick it up within about a second. Media upload and encoding
-(``POST /v1/admin/content`` with a video file, processing status, ``POST /v1/admin/assets``)
-belong to the media pipeline and are not served yet: they answer 404 like any unknown route.
+snapshot and search index pick it up within about a second. A title is published only once it
+has ready media (409 otherwise); deleting one removes its media and jobs too (:mod:`api.ingest`).
 """
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
-from api.catalog.models import GENRES, Artwork, Title, TitleType, Window
+from api.catalog.models import Title, TitleType, Window
 from api.catalog.responses import Availability, TitlePage
 from api.catalog.store import announce_changes
+from api.catalog.titles import Genre, Name, Person, Seconds, Text, Year, check_genres, new_title
 from api.deps import Deps
-from api.errors import InvalidRequest, NotFound
+from api.errors import Conflict, InvalidRequest, NotFound
 from api.http import Request, Response, Route, json_response
+from api.ingest import service as ingest_service
 from api.maturity import MaturityRating
 from api.storage import to_document
 from api.wire import CountryCode, LanguageTag, RequestBody, decode, utc_now
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=5000)]
-Person = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Year = Annotated[int, msgspec.Meta(ge=1888, le=2100)]
-Seconds = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
-Genre = Annotated[str, msgspec.Meta(min_length=1, max_length=30)]
 
 
 class CreateTitle(RequestBody, kw_only=True):
@@ -65,14 +58,6 @@ class UpdateContent(RequestBody, kw_only=True):
     director: Person | None = None
 
 
-def _check_genres(genres: list[str] | None, field: str) -> None:
-    unknown = sorted(set(genres or []) - set(GENRES))
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown genre {unknown[0]}", details=f"{field}: unknown genre {unknown[0]}"
-        )
-
-
 def routes(deps: Deps) -> list[Route]:
     base = deps.settings.public_base_url
 
@@ -84,11 +69,9 @@ def routes(deps: Deps) -> list[Route]:
 
     async def create(req: Request) -> Response:
         body = decode(req.body, CreateTitle)
-        _check_genres(body.genres, "genres")
-        title_id = f"t_{secrets.token_hex(6)}"
-        art = f"{base}/static/artwork/{title_id}"
-        title = Title(
-            id=title_id,
+        check_genres(body.genres, "genres")
+        title = new_title(
+            base,
             type=body.type,
             name=body.name,
             synopsis=body.synopsis,
@@ -98,19 +81,10 @@ def routes(deps: Deps) -> list[Route]:
             director=body.director,
             release_year=body.release_year,
             languages=body.languages,
-            artwork=Artwork(
-                poster=f"{art}/poster.jpg",
-                background=f"{art}/background.jpg",
-                thumbnail=f"{art}/thumbnail.jpg",
-            ),
-            date_added=utc_now(),
-            availability=[],
-            published=False,  # a shell until published in some regions
             duration_s=body.duration_s,
-            updated_at=utc_now(),
         )
         await deps.db.titles.insert_one(to_document(title))
-        await announce_changes(deps.redis, [title_id])
+        await announce_changes(deps.redis, [title.id])
         unpublished = Availability(country="", playable=False, reason="NOT_PUBLISHED")
         return json_response(TitlePage.of(title, unpublished), status=201)
 
@@ -121,6 +95,11 @@ def routes(deps: Deps) -> list[Route]:
                 "The window ends before it starts", details="ends_at: before starts_at"
             )
         title = await load(req.path_params["title_id"])
+        if title.asset_id is None and not title.seasons:
+            raise Conflict(
+                "The title has no ready media yet: upload it and wait for processing",
+                details="title_id: no ready asset",
+            )
         windows = [
             Window(country=c, starts_at=body.starts_at, ends_at=body.ends_at)
             for c in sorted(set(body.countries))
@@ -144,7 +123,7 @@ def routes(deps: Deps) -> list[Route]:
 
     async def update(req: Request) -> Response:
         body = decode(req.body, UpdateContent)
-        _check_genres(body.genre, "genre")
+        check_genres(body.genre, "genre")
         renames = {
             "title": "name",
             "description": "synopsis",
@@ -169,6 +148,7 @@ def routes(deps: Deps) -> list[Route]:
 
     async def delete(req: Request) -> Response:
         title = await load(req.path_params["content_id"])
+        await ingest_service.delete_media(deps, title.id)
         await deps.db.titles.delete_one({"_id": title.id})
         await deps.db.assets.delete_many({"title_id": title.id})
         await announce_changes(deps.redis, [title.id])

@@ -28,7 +28,7 @@ from redis.asyncio import Redis
 
 from api.catalog.models import Title
 from api.catalog.snapshot import CatalogSnapshot
-from api.errors import ServiceUnavailable
+from api.errors import NotReady, ServiceUnavailable
 from api.search.index import SearchIndex
 from api.storage import Document, as_text
 
@@ -74,6 +74,8 @@ class CatalogStore:
         self._failing_since: float | None = None  # monotonic time of the first failure in a row
         self.skipped_entries = 0  # change-stream entries with neither ids nor reload
         self.skipped_titles = 0  # title documents that do not decode
+        self._loading: int | None = None  # titles read so far by a load in progress
+        self._last_error = ""  # why the last refresh failed, for readiness
         # Browse and search bodies are a pure function of (snapshot, viewer, query): identical
         # requests get identical bytes, so a replica keeps them until the snapshot changes.
         self._responses: LRUCache[Hashable, bytes] = LRUCache(maxsize=cache_size)
@@ -129,10 +131,14 @@ class CatalogStore:
         return failing is None or time.monotonic() - failing < self._stall_s
 
     async def check(self) -> None:
-        """Readiness probe: starts the first load if needed, raises until it completed."""
+        """Readiness probe: starts the first load if needed, raises until it completed, saying
+        how far the load got (a start-up wait can tell a slow load from a stuck one)."""
         if not self._loaded.is_set():
             self.start()
-            raise RuntimeError("catalog not loaded yet")
+            if self._last_error:
+                raise NotReady(f"catalog load failed, retrying: {self._last_error}")
+            read = self._loading or 0
+            raise NotReady(f"catalog loading: {read} titles read")
 
     async def _run(self) -> None:
         while True:
@@ -142,17 +148,21 @@ class CatalogStore:
                 else:
                     await self._follow()
                 self._failing_since = None
+                self._last_error = ""
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                self._last_error = type(exc).__name__
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
                 log.exception("catalog refresh failed; retrying")
             await asyncio.sleep(self._poll_s)
 
     async def _fetch(self, query: dict[str, Any]) -> list[Title]:
-        titles = []
+        titles: list[Title] = []
         async for doc in self._db.titles.find(query):
+            if self._loading is not None:
+                self._loading += 1
             try:
                 titles.append(msgspec.convert(doc, Title))
             except msgspec.ValidationError as exc:
@@ -165,7 +175,11 @@ class CatalogStore:
         # Note the stream position first: a change made during the load is replayed after it.
         last = await self._redis.xrevrange(CHANGES_STREAM, count=1)
         cursor = as_text(last[0][0]) if last else "0-0"
-        titles = await self._fetch({})
+        self._loading = 0
+        try:
+            titles = await self._fetch({})
+        finally:
+            self._loading = None
         titles.sort(key=lambda title: title.id)
         snapshot = await asyncio.to_thread(CatalogSnapshot, titles)
         index = await asyncio.to_thread(SearchIndex, titles)

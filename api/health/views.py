@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from api.deps import Deps
+from api.errors import NotReady
 from api.http import Request, Response, Route, json_response
 
 Check = Callable[[], Awaitable[object]]
@@ -22,6 +23,8 @@ async def run_checks(checks: Mapping[str, Check], timeout_s: float) -> dict[str,
     async def one(check: Check) -> str:
         try:
             await asyncio.wait_for(check(), timeout_s)
+        except NotReady as exc:  # warming up, and says how far (e.g. the catalog's load)
+            return f"not ready: {exc}"
         except Exception as exc:
             return f"unavailable: {type(exc).__name__}"
         return "ok"

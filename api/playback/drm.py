@@ -14,6 +14,7 @@ import time
 from typing import Annotated
 
 import msgspec
+from cachetools import LRUCache
 
 from api.catalog.access import viewer_for
 from api.deps import Deps
@@ -53,11 +54,26 @@ def _kid_bytes(kid: str) -> bytes:
 
 
 class MediaKeys:
-    """The packaged pool's keys, read once from MongoDB (written by the bootstrap)."""
+    """Each asset's Clear Key: an uploaded asset's own (its ingest job holds it), else the demo
+    pool clip the asset maps to. Both are read once from MongoDB and kept: a key never changes."""
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
         self._pool: Pool | None = None
+        self._own: LRUCache[str, tuple[str, str] | None] = LRUCache(maxsize=100_000)
+
+    async def for_asset(self, asset_id: str) -> tuple[str, str]:
+        """(key id, key), both 32 hex digits."""
+        if asset_id not in self._own:
+            doc = await self._deps.db.ingest_jobs.find_one(
+                {"_id": asset_id, "status": "completed"}, projection={"key_id": 1, "key": 1}
+            )
+            self._own[asset_id] = (doc["key_id"], doc["key"]) if doc else None
+        own = self._own[asset_id]
+        if own is not None:
+            return own
+        clip = (await self.pool()).clip_for(asset_id)
+        return clip.key_id, clip.key
 
     async def pool(self) -> Pool:
         if self._pool is None:
@@ -94,14 +110,14 @@ def routes(deps: Deps) -> list[Route]:
             raise Forbidden(
                 "The license token does not belong to this session", details="license_token"
             )
-        clip = (await keys.pool()).clip_for(session.asset_id)
-        own_kid = bytes.fromhex(clip.key_id)
+        key_id, key = await keys.for_asset(session.asset_id)
+        own_kid = bytes.fromhex(key_id)
         if requested != {own_kid}:
             raise Forbidden(
                 "Those key ids are not this session's content", details="challenge: kids"
             )
         jwks = {
-            "keys": [{"kty": "oct", "kid": b64url(own_kid), "k": b64url(bytes.fromhex(clip.key))}],
+            "keys": [{"kty": "oct", "kid": b64url(own_kid), "k": b64url(bytes.fromhex(key))}],
             "type": challenge.type,
         }
         encoded = base64.b64encode(msgspec.json.encode(jwks)).decode()

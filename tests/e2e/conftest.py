@@ -21,7 +21,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # Short leases and fast flushes, so expiry and durability are observable within a test.
     stack = LocalStack.private(
         tmp_path_factory.mktemp("stack"),
-        extra_env={"LEASE_TTL_S": "6", "PROGRESS_FLUSH_S": "1", "PROGRESS_PERSIST_S": "1"},
+        extra_env={
+            "LEASE_TTL_S": "6",
+            "PROGRESS_FLUSH_S": "1",
+            "PROGRESS_PERSIST_S": "1",
+            "INGEST_MAX_UPLOAD_BYTES": str(128 * 1024 * 1024),
+        },
     )
     try:
         stack.start(say=lambda line: print(f"[stack] {line}", flush=True))

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 import httpx
 import pytest
+from pymongo import MongoClient
+from redis import Redis
 
+from api.catalog.store import CHANGES_STREAM
 from api.config import Settings
+from stack.local import LocalStack
 from tests.e2e.helpers import register
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +40,24 @@ async def _eventually(check: object, seconds: float = 10.0) -> None:
     pytest.fail("the change did not reach search in time")
 
 
-async def test_create_publish_edit_delete_show_up_in_search(client: httpx.AsyncClient) -> None:
+def _give_media(stack: LocalStack, title_id: str) -> None:
+    """What a finished ingest job does (tests/e2e/test_ingest.py runs the real one): point the
+    title at ready media, here a demo asset's, and announce the change."""
+    mongo: MongoClient[dict[str, Any]] = MongoClient(stack.env()["MONGODB_URL"])
+    redis = Redis.from_url(stack.env()["REDIS_URL"])
+    try:
+        demo = mongo.streaming.assets.find_one({"season": None})
+        assert demo is not None
+        mongo.streaming.titles.update_one({"_id": title_id}, {"$set": {"asset_id": demo["_id"]}})
+        redis.xadd(CHANGES_STREAM, {"ids": title_id})
+    finally:
+        mongo.close()
+        redis.close()
+
+
+async def test_create_publish_edit_delete_show_up_in_search(
+    client: httpx.AsyncClient, stack: LocalStack
+) -> None:
     admin = await _admin(client)
     viewer = await register(client)
     word = f"zyx{secrets.token_hex(3)}"
@@ -57,6 +79,11 @@ async def test_create_publish_edit_delete_show_up_in_search(client: httpx.AsyncC
     title_id = created.json()["title_id"]
     await asyncio.sleep(2)
     assert title_id not in await _search_ids(client, viewer.auth, word)  # not published yet
+    no_media = await client.post(
+        f"/v1/admin/publish/{title_id}", headers=admin, json={"countries": ["US"]}
+    )
+    assert no_media.status_code == 409 and no_media.json()["error"]["code"] == "CONFLICT"
+    _give_media(stack, title_id)
 
     published = await client.post(
         f"/v1/admin/publish/{title_id}", headers=admin, json={"countries": ["US", "GB"]}

@@ -16,7 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from api.playback import signing
-from media.package import _binary
+from media.ingest.tools import binary
 from stack.local import LocalStack
 from tests.e2e.helpers import User, first_profile, first_title, register
 
@@ -54,7 +54,7 @@ def _decode_errors(key_hex: str, media: bytes, tmp: Path) -> str:
     sample.write_bytes(media)
     done = subprocess.run(
         [
-            _binary("ffmpeg"),
+            binary("ffmpeg"),
             "-nostdin",
             "-hide_banner",
             "-loglevel",
