@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e lint bench clean
+.PHONY: run test unit e2e lint bench bench-encode chaos soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,17 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) var
 
-bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, capacity.md
+bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, encode-benchmark.md, capacity.md
 	$(PY) -m loadtest.bench
+	$(PY) -m loadtest.encode_bench
 	$(PY) -m loadtest.capacity
+
+bench-encode: $(STAMP)  ## pipeline vs plain ffmpeg encode speed → docs/encode-benchmark.md, encode-timeline.png
+	$(PY) -m loadtest.encode_bench
+	$(PY) -m loadtest.capacity
+
+chaos: $(STAMP)  ## kill -9 a replica, a shard, Redis, MongoDB under load → docs/chaos.md, chaos.json
+	$(PY) -m loadtest.chaos
+
+soak: $(STAMP)  ## viewer suite at half of capacity for MINUTES (30), RSS + journals → docs/soak.*
+	$(PY) -m loadtest.soak --minutes $(or $(MINUTES),30)

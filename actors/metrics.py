@@ -54,6 +54,14 @@ class IngressMetrics:
         )
         self.queue = Gauge("group_commit_queue_length", "ops waiting for their batch", ("shard",))
         self.batches = Gauge("group_commit_batches", "batches sent by this replica", ())
+        self.downloads = Counter(
+            "downloads_total",
+            "download grants, renewals and revocations, by outcome (ok or the refusal's code)",
+            ("event", "outcome"),
+        )
+        self.downloads_active = Gauge(
+            "downloads_active", "downloads holding a license (every replica reports the total)", ()
+        )
         self.catalog_skipped = Gauge(
             "catalog_skipped",
             "catalog change entries and title documents this replica could not read and skipped",

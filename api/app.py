@@ -19,6 +19,7 @@ from api.auth import views as auth_views
 from api.catalog import admin as catalog_admin
 from api.catalog import views as catalog_views
 from api.deps import Deps
+from api.downloads import views as download_views
 from api.errors import (
     ApiError,
     Forbidden,
@@ -115,6 +116,7 @@ class App:
                 *home_views.routes(deps, deps.trending),
                 *playback_views.routes(deps),
                 *drm_views.routes(deps),
+                *download_views.routes(deps),
                 *event_views.routes(deps),
                 *extra_routes,
             ]

@@ -88,6 +88,21 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(f"ingest setting {name} must be >= 1")
 
 
+class DownloadSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Offline downloads: how long a license lives and what each plan may hold."""
+
+    license_ttl_s: int  # a license (and the offline manifest's signature) from grant or renewal
+    devices: dict[str, int]  # per plan: devices of an account holding active downloads
+    per_device: int  # active downloads on one device
+    renewals: int  # renewals of one download
+
+    def __post_init__(self) -> None:
+        if self.license_ttl_s < 1 or self.per_device < 1 or self.renewals < 0:
+            raise ConfigError("download settings: TTL and per-device limit >= 1, renewals >= 0")
+        if any(limit < 1 for limit in self.devices.values()):
+            raise ConfigError("DOWNLOAD_DEVICES_* must be >= 1")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a replica or a tool needs to reach the stack. Build with :meth:`from_env`."""
 
@@ -113,6 +128,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # country decides. Never enable it unless every request reaches us through that edge.
     trusted_country_header: str
     ingest: IngestSettings
+    downloads: DownloadSettings
     runtime: RuntimeConfig
 
     @classmethod
@@ -154,6 +170,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 max_attempts=_env_int("INGEST_MAX_ATTEMPTS", 3),
                 upload_ttl_s=_env_int("INGEST_UPLOAD_TTL_S", 24 * 3600),
                 chunk_s=_env_int("INGEST_CHUNK_S", 4),
+            ),
+            downloads=DownloadSettings(
+                license_ttl_s=_env_int("DOWNLOAD_LICENSE_TTL_S", 24 * 3600),
+                devices={
+                    "basic": _env_int("DOWNLOAD_DEVICES_BASIC", 1),
+                    "standard": _env_int("DOWNLOAD_DEVICES_STANDARD", 2),
+                    "premium": _env_int("DOWNLOAD_DEVICES_PREMIUM", 6),
+                },
+                per_device=_env_int("DOWNLOADS_PER_DEVICE", 100),
+                renewals=_env_int("DOWNLOAD_RENEWALS", 3),
             ),
             runtime=runtime,
         )

@@ -82,6 +82,46 @@ class SessionNotFound(ApiError):
     )
 
 
+class DownloadNotFound(ApiError):
+    status, code, default_message = 404, "DOWNLOAD_NOT_FOUND", "No download with this id"
+
+
+class DownloadLimitReached(ApiError):
+    status, code, default_message = (
+        409,
+        "DOWNLOAD_LIMIT_REACHED",
+        "Your plan's devices with downloads are all in use",
+    )
+
+
+class DeviceDownloadLimitReached(ApiError):
+    status, code, default_message = (
+        409,
+        "DEVICE_DOWNLOAD_LIMIT_REACHED",
+        "This device holds as many downloads as it may",
+    )
+
+
+class RenewalLimitReached(ApiError):
+    status, code, default_message = (
+        409,
+        "RENEWAL_LIMIT_REACHED",
+        "This download was renewed as often as it may be",
+    )
+
+
+class DownloadRevoked(ApiError):
+    status, code, default_message = 403, "DOWNLOAD_REVOKED", "This download was revoked"
+
+
+class DownloadExpired(ApiError):
+    status, code, default_message = 403, "DOWNLOAD_EXPIRED", "This download has expired"
+
+
+class ContentWithdrawn(ApiError):
+    status, code, default_message = 403, "CONTENT_WITHDRAWN", "This title left the catalog"
+
+
 class PayloadTooLarge(ApiError):
     status, code, default_message = 413, "PAYLOAD_TOO_LARGE", "The request body is too large"
 

@@ -60,6 +60,11 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db.ingest_jobs.create_index([("title_id", ASCENDING), ("created_at", DESCENDING)])
     await db.ingest_claims.create_index([("created_at", ASCENDING)])
     await db.uploads.create_index([("updated_at", ASCENDING)])
+    # Downloads: a profile's list (newest first) and the active count for the metrics gauge.
+    await db.downloads.create_index(
+        [("account_id", ASCENDING), ("profile_id", ASCENDING), ("created_at", DESCENDING)]
+    )
+    await db.downloads.create_index([("state", ASCENDING), ("expires_ms", ASCENDING)])
 
 
 def to_document(value: msgspec.Struct) -> Document:

@@ -7,9 +7,11 @@ same liveness logic as ``/healthz``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
+from pymongo.errors import PyMongoError
 from ray import serve
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
@@ -21,6 +23,8 @@ from actors.pool import ShardPool
 from api.app import App
 from api.config import RuntimeConfig, Settings
 from api.deps import Deps
+from api.downloads import service as download_service
+from api.downloads import views as download_views
 from api.http import Request
 from deployments.logs import route_app_logs
 
@@ -45,6 +49,8 @@ class Ingress:
     def _count(self, route: str, method: str, status: int, code: str) -> None:
         tags = {"route": route, "method": method, "status": str(status), "code": code}
         self.metrics.requests.inc(1, tags)
+        if (download := download_views.metric_event(route, method, status, code)) is not None:
+            self.metrics.downloads.inc(1, {"event": download[0], "outcome": download[1]})
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         runtime = msgspec.convert(user_config, RuntimeConfig)
@@ -66,6 +72,8 @@ class Ingress:
         # Nudge the ingest coordinator: after a crash Ray restarts it idle, and this wakes it
         # to resume unfinished jobs within one health period. Not awaited: liveness is ours.
         self.ingest.wake.remote()
+        with contextlib.suppress(PyMongoError):  # a gauge, not liveness: /readyz reports MongoDB
+            self.metrics.downloads_active.set(await download_service.active_count(self.deps))
         catalog = self.deps.catalog
         self.metrics.catalog_skipped.set(catalog.skipped_entries, {"what": "change_entry"})
         self.metrics.catalog_skipped.set(catalog.skipped_titles, {"what": "title_document"})

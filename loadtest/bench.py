@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import procstats
+from loadtest.provision import provision_into
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).parent
@@ -167,24 +168,7 @@ def provision_accounts(target: Target, count: int, out: Path) -> Path | None:
     stores are out of reach (then every Locust user registers through the API)."""
     if not target.env:
         return None
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "loadtest.provision",
-            "--count",
-            str(count),
-            "--out",
-            str(out),
-            "--plan-mix",
-            "premium=1",
-        ],
-        check=True,
-        env={**os.environ, **target.env},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    return out
+    return provision_into(target.env, count, out, "premium=1")
 
 
 def mongo_writes(url: str) -> int | None:

@@ -143,7 +143,39 @@ spec:
 ```"""
 
 
-def render(measured: dict[str, Any], a: Assumptions) -> str:
+def encoding_section(encode: dict[str, Any] | None, a: Assumptions) -> list[str]:
+    """Encode cores per hour of uploaded video, from ``docs/encode-benchmark.json``."""
+    if not encode:
+        return [
+            "## Encoding",
+            "",
+            "No `docs/encode-benchmark.json` yet: run `make bench-encode`.",
+            "",
+        ]
+    pipeline, plain = encode["summary"]["ray2"], encode["summary"]["ffmpeg"]
+    per_video_s = pipeline["cpu_s_per_video_s"]
+    hours = (1, 10, 100)
+    return [
+        "## Encoding (uploads)",
+        "",
+        f"Measured by `make bench-encode` ({encode['generated']}, {encode['args']}): the pipeline "
+        f"burns {per_video_s:.2f} CPU seconds per second of 1080p source for the whole ladder "
+        f"(plain ffmpeg: {plain['cpu_s_per_video_s']:.2f}). Keeping up with uploads therefore needs, "
+        f"at {a.headroom:.0%} busy:",
+        "",
+        "| hours of video uploaded per hour | " + " | ".join(f"{h}" for h in hours) + " |",
+        "| --- | " + " | ".join("---:" for _ in hours) + " |",
+        "| encode cores (Ray worker group) | "
+        + " | ".join(f"{h * per_video_s / a.headroom:,.1f}" for h in hours)
+        + " |",
+        "",
+        "The test source (a synthetic pattern) is cheaper to encode than real footage: treat "
+        "these as a floor.",
+        "",
+    ]
+
+
+def render(measured: dict[str, Any], a: Assumptions, encode: dict[str, Any] | None = None) -> str:
     per_beat, per_start = _cost(measured, HEARTBEAT), _cost(measured, START)
     viewers = measured.get("viewers") or {}
     plans = [plan_for(n, measured, a) for n in STREAMS]
@@ -238,6 +270,7 @@ def render(measured: dict[str, Any], a: Assumptions) -> str:
             "",
             _ray_service(plans[1], a),
             "",
+            *encoding_section(encode, a),
         ]
     )
 
@@ -248,7 +281,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "capacity.md")
     args = parser.parse_args()
     measured = json.loads(args.measured.read_text())
-    args.out.write_text(render(measured, Assumptions()))
+    encode_path = args.measured.parent / "encode-benchmark.json"
+    encode = json.loads(encode_path.read_text()) if encode_path.exists() else None
+    args.out.write_text(render(measured, Assumptions(), encode))
     print(f"wrote {args.out}")
     return 0
 

@@ -18,6 +18,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("ingress replica", "ServeReplica:api:Ingress"),
     ("hello replica", "ServeReplica:hello"),
     ("shard actor", "ray::ShardActor"),
+    ("ingest coordinator", "ray::IngestCoordinator"),
     ("haproxy", "haproxy"),
     ("mongodb", "secantusd"),
     ("redis", "redis-server"),

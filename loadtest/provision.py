@@ -74,6 +74,22 @@ class Provisioned:
     expires_at: int
 
 
+def provision_into(env: dict[str, str], count: int, out: Path, plan_mix: str) -> Path:
+    """Run this module against the stack whose settings are ``env`` (a subprocess, so its
+    settings never leak into the caller's); the accounts file lands at ``out``."""
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "loadtest.provision", "--count", str(count), "--out", str(out),
+         "--plan-mix", plan_mix],
+        check=True,
+        env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
 def parse_plan_mix(raw: str) -> dict[Plan, float]:
     """``basic=30,standard=40,premium=30`` → weights; plans left out get none."""
     weights: dict[Plan, float] = {}

@@ -4,6 +4,9 @@ An uploaded asset is served from the media store through its pointer object
 (``assets/{id}/current.json``, written last by the ingest pipeline), so a player sees all of
 a version or none of it; any other asset id maps to a clip of the packaged demo pool.
 
+``offline-{high,low}.mpd`` is the DASH manifest reduced to one video rendition, served only
+under a download's signature (its ``sid`` is the download id, its expiry the license's).
+
 ``GET /media/<asset>/<file>?exp=&sid=&sig=``: the signature (HMAC over ``/media/<asset>/``,
 expiry and session) must verify and not be expired, else 403. Manifests (DASH and HLS) are
 rewritten on the way out so every URL inside carries the same query; segments are files.
@@ -68,6 +71,28 @@ def rewrite_m3u8(text: str, query: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_REPRESENTATION = re.compile(
+    r"[ \t]*<Representation\b[^>]*>.*?</Representation>[ \t]*\n?", re.DOTALL
+)
+_OFFLINE = re.compile(r"offline-(?P<quality>high|low)\.mpd")
+
+
+def offline_mpd(text: str, quality: str) -> str:
+    """The DASH manifest with one video rendition (the tallest, or the shortest for ``low``):
+    a download fetches one rendition, not the ladder. Audio and text are kept."""
+    videos = [m for m in _REPRESENTATION.finditer(text) if 'mimeType="video/' in m[0]]
+    if len(videos) < 2:
+        return text
+
+    def height(match: re.Match[str]) -> int:
+        found = re.search(r'\bheight="(\d+)"', match[0])
+        return int(found[1]) if found else 0
+
+    keep = (max if quality == "high" else min)(videos, key=height)
+    dropped = {m.span() for m in videos if m is not keep}
+    return _REPRESENTATION.sub(lambda m: "" if m.span() in dropped else m[0], text)
+
+
 # A published asset's pointer changes only when it is re-encoded: a few seconds of caching
 # saves a store read per segment request.
 POINTER_CACHE_S = 5
@@ -129,10 +154,15 @@ def make_app(pool_root: Path, key: bytes, store: MediaStore) -> web.Application:
         content_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
         headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=60"}
         query = urlencode({"exp": expires, "sid": session_id, "sig": sig})
+        offline = _OFFLINE.fullmatch(file)
+        if offline is not None and not signing.is_download(session_id):
+            return _error(403, "FORBIDDEN", "Offline manifests are signed for downloads only")
         if suffix in (".mpd", ".m3u8"):
-            text = await read_text(asset_id, file)
+            text = await read_text(asset_id, "manifest.mpd" if offline else file)
             if text is None:
                 return _error(404, "NOT_FOUND", "No such media file")
+            if offline is not None:
+                text = offline_mpd(text, offline["quality"])
             body = rewrite_mpd(text, query) if suffix == ".mpd" else rewrite_m3u8(text, query)
             return web.Response(text=body, content_type=content_type, headers=headers)
         found = await media_file(asset_id, file)

@@ -29,7 +29,7 @@ from stack.processes import (
     free_port,
 )
 from stack.ray_cluster import RayHead, RayPorts, private_ports, serve_env, write_config
-from stack.stores import start_mongo, start_redis
+from stack.stores import MONGO_NAME, REDIS_NAME, StoreKind, start_mongo, start_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVE_CPUS = 2  # Ingress 2 x 0.5 + Hello 2 x 0.5 in ray_config.yaml
@@ -175,10 +175,10 @@ class LocalStack:
         env = self.env()
         if not os.environ.get("MONGODB_URL"):
             say(f"starting MongoDB (SecantusDB) on 127.0.0.1:{self.mongo_port}")
-            self.procs.append(start_mongo(self.data_dir / "mongo", self.mongo_port, self.log_dir))
+            self.start_store("mongodb")
         if not os.environ.get("REDIS_URL"):
             say(f"starting Redis on 127.0.0.1:{self.redis_port}")
-            self.procs.append(start_redis(self.data_dir / "redis", self.redis_port, self.log_dir))
+            self.start_store("redis")
         say(f"packaging {self.media_clips} encrypted demo clips (first start only)")
         pool = build_pool(self.data_dir / "media", self.media_clips, say=lambda _: None)
         self.check_alive()
@@ -229,6 +229,32 @@ class LocalStack:
         )
         self.head.deploy(config, check=self.check_alive)
         self.wait_ready(say)
+
+    def start_store(self, kind: StoreKind) -> Managed:
+        """Start one embedded store on this stack's port and data dir: at start-up, or again
+        after it died (Redis replays its append-only file, MongoDB its WiredTiger journal).
+        A dead process of that store in :attr:`procs` is replaced, keeping the stop order."""
+        name = {"mongodb": MONGO_NAME, "redis": REDIS_NAME}[kind]
+        index = next((i for i, p in enumerate(self.procs) if p.name == name), None)
+        if index is not None and self.procs[index].died() is None:
+            raise RuntimeError(f"{name} is still running (pid {self.procs[index].proc.pid})")
+        if kind == "mongodb":
+            proc = start_mongo(self.data_dir / "mongo", self.mongo_port, self.log_dir)
+        else:
+            proc = start_redis(self.data_dir / "redis", self.redis_port, self.log_dir)
+        if index is None:
+            self.procs.append(proc)
+        else:
+            self.procs[index] = proc
+        return proc
+
+    def store(self, kind: StoreKind) -> Managed:
+        """The running process of one embedded store (``KeyError`` if the stack has none)."""
+        name = {"mongodb": MONGO_NAME, "redis": REDIS_NAME}[kind]
+        for proc in self.procs:
+            if proc.name == name:
+                return proc
+        raise KeyError(f"this stack runs no embedded {kind}")
 
     def readyz(self) -> tuple[int | None, str, set[str] | None]:
         """``(status, summary, failing checks)`` of ``/readyz``; status ``None``: no answer."""

@@ -141,6 +141,23 @@ def serve_env(ports: RayPorts, haproxy_dir: Path) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": os.environ.get(
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2"
         ),
+        # A replica killed mid-request: HAProxy replays the request on another replica when
+        # nothing came back (`empty-response`) instead of closing the client's connection
+        # without an answer. Safe for this API: progress only moves forward, a device's new
+        # start replaces its own session, events have deterministic ids. Bounded: a connect
+        # that takes a second means a dead replica on a local network, a replica silent for
+        # 30 s (e.g. stopped) gets a 504 instead of holding the client forever, health checks
+        # every second notice a dead replica sooner than Serve's default 5 s. See the README.
+        **{
+            name: os.environ.get(name, default)
+            for name, default in (
+                ("RAY_SERVE_HAPROXY_RETRY_ON", "conn-failure empty-response"),
+                ("RAY_SERVE_HAPROXY_RETRIES", "2"),
+                ("RAY_SERVE_HAPROXY_TIMEOUT_CONNECT_S", "1"),
+                ("RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S", "30"),
+                ("RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER", "1s"),
+            )
+        },
         # User code on the replica's own event loop (no thread hop per request), GC frozen after
         # start-up, buffered request-path logs: +50% for a Serve hello world here (see
         # ../shared/ARCHITECTURE.md). Our code never blocks its loop, which this requires.

@@ -6,8 +6,13 @@ import contextlib
 import shutil
 import sys
 from pathlib import Path
+from typing import Literal
 
 from stack.processes import Managed
+
+StoreKind = Literal["mongodb", "redis"]
+MONGO_NAME = "mongodb (SecantusDB)"
+REDIS_NAME = "redis"
 
 
 def _venv_bin(name: str) -> str:
@@ -27,7 +32,7 @@ def _wait_or_stop(proc: Managed, port: int, timeout_s: float) -> None:
 def start_mongo(data_dir: Path, port: int, log_dir: Path) -> Managed:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = Managed.start(
-        "mongodb (SecantusDB)",
+        MONGO_NAME,
         [
             _venv_bin("secantusd-py"),
             "--host",
@@ -59,7 +64,7 @@ def redis_server_binary() -> str:
 def start_redis(data_dir: Path, port: int, log_dir: Path) -> Managed:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = Managed.start(
-        "redis",
+        REDIS_NAME,
         [
             redis_server_binary(),
             "--bind",

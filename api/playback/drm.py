@@ -18,6 +18,8 @@ from cachetools import LRUCache
 
 from api.catalog.access import viewer_for
 from api.deps import Deps
+from api.downloads import service as download_service
+from api.downloads import views as download_views
 from api.errors import Forbidden, InvalidRequest, NotFound, ServiceUnavailable
 from api.http import Request, Response, Route, json_response
 from api.playback import service, signing
@@ -29,7 +31,9 @@ MANIFEST_TTL_S = 120
 
 
 class LicenseRequest(RequestBody, kw_only=True):
-    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """A session's license (``session_id``), or a download's (its ``license_token`` alone)."""
+
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     challenge: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
     license_token: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
@@ -100,6 +104,34 @@ def routes(deps: Deps) -> list[Route]:
                 "The challenge is not a Clear Key license request",
                 details='challenge: base64 of {"kids": [...]}',
             ) from None
+        asset_id, kind, ttl_s = await licensed(req, body)
+        key_id, key = await keys.for_asset(asset_id)
+        own_kid = bytes.fromhex(key_id)
+        if requested != {own_kid}:
+            raise Forbidden(
+                "Those key ids are not this session's content", details="challenge: kids"
+            )
+        jwks = {
+            "keys": [{"kty": "oct", "kid": b64url(own_kid), "k": b64url(bytes.fromhex(key))}],
+            "type": kind,
+        }
+        encoded = base64.b64encode(msgspec.json.encode(jwks)).decode()
+        return json_response(
+            License(license=encoded, expires_in_sec=ttl_s, key_system="org.w3.clearkey")
+        )
+
+    async def licensed(req: Request, body: LicenseRequest) -> tuple[str, str, int]:
+        """(asset, license type, lifetime): an active session's, or a live download's."""
+        if body.session_id is None:
+            if body.license_token is None:
+                raise InvalidRequest(
+                    "Send session_id, or a download's license_token", details="session_id: missing"
+                )
+            download = await download_service.for_license(
+                deps, caller=download_views.caller_of(deps, req), token=body.license_token
+            )
+            ttl_s = max(0, download.expires_ms // 1000 - int(time.time()))
+            return download.asset_id, "persistent-license", ttl_s
         session = await service.session(deps, account_id=req.account_id, session_id=body.session_id)
         expected_token = signing.license_token(
             deps.media_key, session.session_id, session.account_id
@@ -110,20 +142,7 @@ def routes(deps: Deps) -> list[Route]:
             raise Forbidden(
                 "The license token does not belong to this session", details="license_token"
             )
-        key_id, key = await keys.for_asset(session.asset_id)
-        own_kid = bytes.fromhex(key_id)
-        if requested != {own_kid}:
-            raise Forbidden(
-                "Those key ids are not this session's content", details="challenge: kids"
-            )
-        jwks = {
-            "keys": [{"kty": "oct", "kid": b64url(own_kid), "k": b64url(bytes.fromhex(key))}],
-            "type": challenge.type,
-        }
-        encoded = base64.b64encode(msgspec.json.encode(jwks)).decode()
-        return json_response(
-            License(license=encoded, expires_in_sec=LICENSE_TTL_S, key_system="org.w3.clearkey")
-        )
+        return session.asset_id, "temporary", LICENSE_TTL_S
 
     async def manifest(req: Request) -> Response:
         """Seed A: the HLS manifest of an active session's asset, with its license URL and tracks."""

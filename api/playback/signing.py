@@ -62,3 +62,24 @@ def license_token(key: bytes, session_id: str, account_id: str) -> str:
     """Binds a license request to the session it was issued with."""
     mac = hmac.new(key, f"license\n{session_id}\n{account_id}".encode(), hashlib.sha256)
     return "lt_" + mac.hexdigest()[:40]
+
+
+DOWNLOAD_PREFIX = "dl_"
+
+
+def is_download(session_id: str) -> bool:
+    """A signature whose session is a download (offline manifests are served only under one)."""
+    return session_id.startswith(DOWNLOAD_PREFIX)
+
+
+def download_license_token(key: bytes, download_id: str, account_id: str) -> str:
+    """Names its download (the license route has no session id for it) and binds it to the
+    account: ``lt_<download id>.<mac>``."""
+    mac = hmac.new(key, f"download-license\n{download_id}\n{account_id}".encode(), hashlib.sha256)
+    return f"lt_{download_id}.{mac.hexdigest()[:40]}"
+
+
+def download_of(token: str) -> str | None:
+    """The download id a download's license token names (unverified), else None."""
+    download_id, dot, _ = token.removeprefix("lt_").partition(".")
+    return download_id if dot and is_download(download_id) else None

@@ -102,28 +102,55 @@ def encode_video(
     source: Path, out: Path, rung: Rung, *, timeout_s: float, start_s: float = 0.0
 ) -> None:
     """Encode the first video stream of ``source`` (a chunk starting ``start_s`` into the
-    film, or a whole short clip) to one rung, as an MP4 without audio. Decoding and filtering
-    are single-threaded too."""
-    run(
-        ffmpeg_argv(
-            "-threads",
-            "1",
-            "-i",
-            str(source),
-            "-map",
-            "0:v:0",
-            "-an",
-            "-sn",
-            "-dn",
-            "-filter_threads",
-            "1",
-            "-vf",
-            scale_filter(rung),
-            *x264_args(rung, start_s),
-            str(out),
-        ),
-        timeout_s=timeout_s,
+    film, or a whole short clip) to one rung, as an MP4 without audio."""
+    encode_rungs(source, {rung: out}, timeout_s=timeout_s, start_s=start_s)
+
+
+def encode_rungs(
+    source: Path, outputs: dict[Rung, Path], *, timeout_s: float, start_s: float = 0.0
+) -> None:
+    """Encode ``source``'s first video stream to several rungs from ONE decode: a split filter
+    feeds one scaler and one x264 per rung. Decoding a 1080p source costs about as much as
+    encoding its 480p rung, so decoding once per rung instead wasted ~25 % of a job's CPU
+    (measured: docs/encode-benchmark.md). Decoding, filtering and each x264 are
+    single-threaded: one Ray task holds one core."""
+    rungs = list(outputs)
+    labels = [f"v{index}" for index in range(len(rungs))]
+    graph = f"[0:v:0]split={len(rungs)}" + "".join(f"[s{i}]" for i in range(len(rungs))) + ";"
+    graph += ";".join(
+        f"[s{i}]{scale_filter(rung)}[{label}]"
+        for i, (rung, label) in enumerate(zip(rungs, labels, strict=True))
     )
+    argv = ["-threads", "1", "-i", str(source), "-filter_threads", "1",
+            "-filter_complex_threads", "1", "-filter_complex", graph]  # fmt: skip
+    for rung, label in zip(rungs, labels, strict=True):
+        argv += ["-map", f"[{label}]", "-an", "-sn", "-dn", *x264_args(rung, start_s),
+                 str(outputs[rung])]  # fmt: skip
+    run(ffmpeg_argv(*argv), timeout_s=timeout_s)
+
+
+def rung_groups(rungs: list[Rung]) -> list[list[Rung]]:
+    """The rungs split into groups that each cost about as much as the largest rung alone
+    (cost ~ pixels per frame): one Ray task per chunk and group. Fewer groups decode less; equal
+    groups keep a small cluster's cores evenly busy. A 1080p ladder becomes [1080p] and
+    [720p, 480p, 360p, 240p]."""
+    ordered = sorted(rungs, key=lambda rung: rung.width * rung.height, reverse=True)
+    if not ordered:
+        return []
+    budget = ordered[0].width * ordered[0].height
+    groups: list[list[Rung]] = []
+    load: list[int] = []
+    for rung in ordered:
+        pixels = rung.width * rung.height
+        for index, used in enumerate(load):
+            if used + pixels <= budget:
+                groups[index].append(rung)
+                load[index] += pixels
+                break
+        else:
+            groups.append([rung])
+            load.append(pixels)
+    return groups
 
 
 def encode_audio(source: Path, out: Path, *, timeout_s: float) -> None:

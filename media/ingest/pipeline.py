@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from media.ingest import publish, tasks
+from media.ingest import encoding, publish, tasks
 from media.ingest.spec import JobSpec, SourceInfo, Stage, StageError, ladder_for, work_prefix
 from media.ingest.work import Chunk, TransientError
 from media.store import MediaStore
@@ -123,9 +123,16 @@ async def _run_all(
                     raise _stage_error(stage, exc) from exc
                 await on_weight_done(weight)
     finally:
-        for ref, _ in pending.values():
+        for future, (ref, _) in pending.items():
             # Not force: the worker gets KeyboardInterrupt, and tools.run kills its ffmpeg.
             ray.cancel(ref)
+            # The cancelled task's error is expected: retrieve it so asyncio does not log it.
+            future.add_done_callback(_ignore_outcome)
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def probe(store: MediaStore, spec: JobSpec) -> SourceInfo:
@@ -155,10 +162,10 @@ async def encode(store: MediaStore, spec: JobSpec, source: SourceInfo, report: R
                     source.duration_s * AUDIO_WEIGHT_PIXELS,
                 )
             for chunk in chunks:
-                for rung in rungs:
+                for group in encoding.rung_groups(rungs):  # one decode per group of rungs
                     yield (
-                        functools.partial(tasks.encode_chunk.remote, store, spec, chunk, rung),
-                        chunk.duration_s * rung.width * rung.height,
+                        functools.partial(tasks.encode_chunk.remote, store, spec, chunk, group),
+                        chunk.duration_s * sum(rung.width * rung.height for rung in group),
                     )
 
         total = sum(weight for _, weight in submissions()) or 1.0

@@ -159,21 +159,25 @@ def split_source(store: MediaStore, spec: JobSpec, source: SourceInfo) -> list[C
     return chunks
 
 
-def encode_chunk(store: MediaStore, spec: JobSpec, chunk: Chunk, rung: Rung) -> str:
-    """Encode one source chunk to one rung; returns the encoded chunk's key."""
+def encode_chunk(store: MediaStore, spec: JobSpec, chunk: Chunk, rungs: list[Rung]) -> list[str]:
+    """Encode one source chunk to a group of rungs (one decode); returns the encoded keys."""
     with _scratch() as tmp:
-        source, out = tmp / f"in{CHUNK_SUFFIX}", tmp / "out.mp4"
+        source = tmp / f"in{CHUNK_SUFFIX}"
+        outputs = {rung: tmp / f"out-{rung.name}.mp4" for rung in rungs}
         with _store_io("download chunk"):
             store.download(chunk.key, source)
-        what = f"chunk {chunk.index} at {rung.name}"
+        what = f"chunk {chunk.index} at {', '.join(rung.name for rung in rungs)}"
         with _tool_errors("encoding", "ENCODE_FAILED", "ENCODE_TIMEOUT", what):
-            encoding.encode_video(
-                source, out, rung, timeout_s=spec.task_timeout_s, start_s=chunk.start_s
+            encoding.encode_rungs(
+                source, outputs, timeout_s=spec.task_timeout_s, start_s=chunk.start_s
             )
-        key = encoded_key(spec, rung, chunk.index)
-        with _store_io("upload encoded chunk"):
-            store.upload(out, key)
-    return key
+        keys = []
+        for rung, out in outputs.items():
+            key = encoded_key(spec, rung, chunk.index)
+            with _store_io("upload encoded chunk"):
+                store.upload(out, key)
+            keys.append(key)
+    return keys
 
 
 def encode_audio_track(store: MediaStore, spec: JobSpec, source: SourceInfo) -> str:

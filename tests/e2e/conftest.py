@@ -26,6 +26,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             "PROGRESS_FLUSH_S": "1",
             "PROGRESS_PERSIST_S": "1",
             "INGEST_MAX_UPLOAD_BYTES": str(128 * 1024 * 1024),
+            # Downloads (only tests/e2e/test_downloads.py uses them): licenses that expire
+            # within a test, and per-device and renewal limits reachable in a few requests.
+            "DOWNLOAD_LICENSE_TTL_S": "15",
+            "DOWNLOADS_PER_DEVICE": "3",
+            "DOWNLOAD_RENEWALS": "2",
         },
     )
     try:

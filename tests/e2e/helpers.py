@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+
+from media.ingest.tools import binary
 
 
 @dataclass
@@ -48,3 +54,24 @@ async def first_title(client: httpx.AsyncClient, user: User, **query: str | int)
     params: dict[str, str | int] = {"limit": 1, **query}
     body = (await client.get("/v1/content/browse", headers=user.auth, params=params)).json()
     return body["content"][0]  # type: ignore[no-any-return]
+
+
+def clear_key_challenge(kid_hex: str, kind: str = "temporary") -> str:
+    """Base64 of a W3C Clear Key license request for one key id, as a player sends it."""
+    kid = base64.urlsafe_b64encode(bytes.fromhex(kid_hex)).rstrip(b"=").decode()
+    return base64.b64encode(msgspec.json.encode({"kids": [kid], "type": kind})).decode()
+
+
+def decode_errors(key_hex: str, media: bytes, tmp: Path) -> str:
+    """ffmpeg's complaints decoding ``media`` (init + segment) with ``key_hex``: "" decrypts."""
+    sample = tmp / f"sample-{secrets.token_hex(4)}.mp4"
+    sample.write_bytes(media)
+    done = subprocess.run(
+        [
+            binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
+            "-decryption_key", key_hex, "-i", str(sample), "-f", "null", "-",
+        ],
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return done.stderr.decode() if done.returncode == 0 else done.stderr.decode() or "failed"

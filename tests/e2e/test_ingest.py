@@ -27,7 +27,7 @@ from pymongo import MongoClient
 from api.config import Settings
 from media.ingest.tools import binary
 from stack.local import LocalStack
-from tests.e2e.helpers import User, first_profile, register
+from tests.e2e.helpers import User, clear_key_challenge, decode_errors, first_profile, register
 
 pytestmark = pytest.mark.e2e
 
@@ -107,25 +107,6 @@ async def _until_done(
     pytest.fail(f"job not finished in {JOB_TIMEOUT_S}s; progress {seen[-5:]}")
 
 
-def _challenge(kid_hex: str) -> str:
-    kid = base64.urlsafe_b64encode(bytes.fromhex(kid_hex)).rstrip(b"=").decode()
-    return base64.b64encode(msgspec.json.encode({"kids": [kid], "type": "temporary"})).decode()
-
-
-def _decrypts(key_hex: str, media: bytes, tmp: Path) -> bool:
-    sample = tmp / "segment.mp4"
-    sample.write_bytes(media)
-    done = subprocess.run(
-        [
-            binary("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "error",
-            "-decryption_key", key_hex, "-i", str(sample), "-f", "null", "-",
-        ],
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
-    return done.returncode == 0 and not done.stderr.strip()
-
-
 async def _play(
     client: httpx.AsyncClient, viewer: User, title_id: str, tmp: Path
 ) -> tuple[str, str]:
@@ -169,15 +150,15 @@ async def _play(
         headers=viewer.auth,
         json={
             "session_id": session["session_id"],
-            "challenge": _challenge(kid_hex),
+            "challenge": clear_key_challenge(kid_hex),
             "license_token": session["drm"]["license_token"],
         },
     )
     assert granted.status_code == 200, granted.text
     (jwk,) = msgspec.json.decode(base64.b64decode(granted.json()["license"]))["keys"]
     key_hex = base64.urlsafe_b64decode(jwk["k"] + "==").hex()
-    assert _decrypts(key_hex, init_bytes + segment.content, tmp)
-    assert not _decrypts("00" * 16, init_bytes + segment.content, tmp)  # the check is real
+    assert decode_errors(key_hex, init_bytes + segment.content, tmp) == ""
+    assert decode_errors("00" * 16, init_bytes + segment.content, tmp)  # the check is real
     await client.post(f"/v1/playback/sessions/{session['session_id']}/stop", headers=viewer.auth)
     return kid_hex, key_hex
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,15 @@ import pytest
 from pymongo import MongoClient
 
 from api.playback import signing
-from media.ingest.tools import binary
 from stack.local import LocalStack
-from tests.e2e.helpers import User, first_profile, first_title, register
+from tests.e2e.helpers import (
+    User,
+    clear_key_challenge,
+    decode_errors,
+    first_profile,
+    first_title,
+    register,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,40 +42,6 @@ async def _start(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
     )
     assert made.status_code == 201, made.text
     return made.json()  # type: ignore[no-any-return]
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _challenge(kid_hex: str) -> str:
-    return base64.b64encode(
-        msgspec.json.encode({"kids": [_b64url(bytes.fromhex(kid_hex))], "type": "temporary"})
-    ).decode()
-
-
-def _decode_errors(key_hex: str, media: bytes, tmp: Path) -> str:
-    sample = tmp / "sample.mp4"
-    sample.write_bytes(media)
-    done = subprocess.run(
-        [
-            binary("ffmpeg"),
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-decryption_key",
-            key_hex,
-            "-i",
-            str(sample),
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        timeout=60,
-    )
-    return done.stderr.decode()
 
 
 async def test_signed_manifest_segments_and_a_license_that_decrypts(
@@ -121,7 +92,7 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
         headers=user.auth,
         json={
             "session_id": session["session_id"],
-            "challenge": _challenge(kid_hex),
+            "challenge": clear_key_challenge(kid_hex),
             "license_token": session["drm"]["license_token"],
         },
     )
@@ -141,13 +112,13 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
     assert packaged["key"] == key_hex  # the license carries exactly the packaging key
 
     segment = init.content + first.content
-    assert _decode_errors(key_hex, segment, tmp_path) == ""
-    assert "error" in _decode_errors("00" * 16, segment, tmp_path)  # a wrong key does not decode
+    assert decode_errors(key_hex, segment, tmp_path) == ""
+    assert "error" in decode_errors("00" * 16, segment, tmp_path)  # a wrong key does not decode
 
     foreign = await client.post(
         "/v1/drm/licenses",
         headers=user.auth,
-        json={"session_id": session["session_id"], "challenge": _challenge("ab" * 16)},
+        json={"session_id": session["session_id"], "challenge": clear_key_challenge("ab" * 16)},
     )
     assert foreign.status_code == 403
     bad = await client.post(
@@ -160,7 +131,7 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
     stolen = await client.post(
         "/v1/drm/licenses",
         headers=other.auth,
-        json={"session_id": session["session_id"], "challenge": _challenge(kid_hex)},
+        json={"session_id": session["session_id"], "challenge": clear_key_challenge(kid_hex)},
     )
     assert stolen.status_code == 404
     await client.post(
@@ -171,7 +142,7 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
     stopped = await client.post(
         "/v1/drm/licenses",
         headers=user.auth,
-        json={"session_id": session["session_id"], "challenge": _challenge(kid_hex)},
+        json={"session_id": session["session_id"], "challenge": clear_key_challenge(kid_hex)},
     )
     assert stopped.status_code == 404 and stopped.json()["error"]["code"] == "SESSION_NOT_FOUND"
 

@@ -21,6 +21,7 @@ from media.ingest import (
     delete_asset,
     distribute,
     encode,
+    encoding,
     ladder_for,
     probe,
     thumbnails,
@@ -179,3 +180,13 @@ async def test_hung_chunk_encode_times_out(store: MediaStore, clip: Path) -> Non
     assert caught.value.transient
     assert await store.list(spec.work_prefix) == []
     assert await store.list(spec.out_prefix) == []
+
+
+def test_rung_groups_balance_by_pixels_and_decode_once_per_group() -> None:
+    groups = encoding.rung_groups(list(DEFAULT_LADDER))
+    assert [[rung.name for rung in group] for group in groups] == [
+        ["1080p"],
+        ["720p", "480p", "360p", "240p"],
+    ]
+    small = ladder_for(_source(640, 360), DEFAULT_LADDER)
+    assert sum(len(group) for group in encoding.rung_groups(small)) == len(small)
