@@ -13,6 +13,7 @@ from actors.client import GroupCommit
 from api.activity.trending import TrendingBoard
 from api.auth.keys import KeyRing
 from api.auth.tokens import TokenService
+from api.catalog.shared import SharedCatalog
 from api.catalog.store import CatalogStore
 from api.config import RuntimeConfig, Settings
 from api.playback.signing import load_key
@@ -50,6 +51,7 @@ class Deps:
             redis, settings.runtime.rate_limits, settings.runtime.rate_limits_enabled
         )
         db = mongo[settings.mongodb_db]
+        store = MediaStore.from_url(settings.ingest.store_url)
         return cls(
             settings,
             mongo,
@@ -57,11 +59,11 @@ class Deps:
             redis,
             tokens,
             limiter,
-            CatalogStore(db, redis),
+            CatalogStore(db, redis, shared=SharedCatalog(store, redis)),
             TrendingBoard(redis),
             load_key(settings.media_key_file),
             ProfileCache(db),
-            MediaStore.from_url(settings.ingest.store_url),
+            store,
         )
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:

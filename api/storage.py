@@ -13,6 +13,9 @@ import msgspec
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.config import Settings
 
@@ -36,8 +39,14 @@ def redis_client(settings: Settings) -> Redis:
     # A blocking pool: past ``max_connections`` concurrent calls, a call waits (up to the
     # timeout) for a connection to come back instead of failing at once, so a burst above the
     # pool size queues rather than answering 503.
+    # One retry on a connection error: after Redis restarts, every pooled connection is dead,
+    # and the first command on each would otherwise answer 503 (the chaos suite showed it).
+    # On a dead pooled connection the command never reached a server, so sending it again is
+    # safe; if a connection breaks mid-reply instead, a rate counter may count one request twice.
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,

@@ -1,4 +1,9 @@
-"""Each replica's live copy of the catalog: loaded once from MongoDB, then kept current.
+"""Each replica's live copy of the catalog: loaded once, then kept current.
+
+A load reads the snapshot that replicas share through the media store
+(:mod:`api.catalog.shared`) when one is valid, and otherwise elects one replica (a Redis lock)
+to scan MongoDB and publish a fresh one while the others wait for it: N replicas starting at
+once, or all of them reloading after a bulk load, cost one MongoDB scan, not N.
 
 Writers (admin routes, the loader) update MongoDB and then append the changed ids to a Redis
 stream. Every replica tails that stream about once a second and refetches only those titles, so
@@ -27,6 +32,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from api.catalog.models import Title
+from api.catalog.shared import SharedCatalog, stream_position
 from api.catalog.snapshot import CatalogSnapshot
 from api.errors import NotReady, ServiceUnavailable
 from api.search.index import SearchIndex
@@ -60,21 +66,30 @@ class CatalogStore:
         poll_s: float = 1.0,
         cache_size: int = 20_000,
         stall_s: float = 60.0,
+        shared: SharedCatalog | None = None,
+        stream: str = CHANGES_STREAM,
     ) -> None:
         self._db = db
         self._redis = redis
+        self._shared = shared
+        self._stream = stream
         self._poll_s = poll_s
         self._snapshot = CatalogSnapshot([])
         self._index = SearchIndex([])
         self._loaded = asyncio.Event()
         self._cursor = "0-0"
-        self._stale = False  # our stream position was trimmed away: reload, keep serving
+        # Set when the snapshot must be replaced (our stream position was trimmed away, or a
+        # bulk load was announced): the stream entry a replacement must be valid from. The
+        # replica keeps serving the old snapshot meanwhile.
+        self._need: str | None = None
+        self.source = ""  # where the current snapshot came from: "mongodb" or "shared"
         self._task: asyncio.Task[None] | None = None
         self._stall_s = stall_s
         self._failing_since: float | None = None  # monotonic time of the first failure in a row
-        self.skipped_entries = 0  # change-stream entries with neither ids nor reload
+        self.skipped_entries = 0  # change-stream entries that are no change, reload or anchor
         self.skipped_titles = 0  # title documents that do not decode
         self._loading: int | None = None  # titles read so far by a load in progress
+        self._waiting = ""  # what a load that is not reading MongoDB is doing, for readiness
         self._last_error = ""  # why the last refresh failed, for readiness
         # Browse and search bodies are a pure function of (snapshot, viewer, query): identical
         # requests get identical bytes, so a replica keeps them until the snapshot changes.
@@ -137,14 +152,16 @@ class CatalogStore:
             self.start()
             if self._last_error:
                 raise NotReady(f"catalog load failed, retrying: {self._last_error}")
+            if self._loading is None and self._waiting:
+                raise NotReady(f"catalog loading: {self._waiting}")
             read = self._loading or 0
             raise NotReady(f"catalog loading: {read} titles read")
 
     async def _run(self) -> None:
         while True:
             try:
-                if not self._loaded.is_set() or self._stale:
-                    await self._load_all()
+                if not self._loaded.is_set() or self._need is not None:
+                    await self._load(self._need or "0-0")
                 else:
                     await self._follow()
                 self._failing_since = None
@@ -171,41 +188,118 @@ class CatalogStore:
                 log.error("catalog: title %r skipped, it does not decode: %s", doc.get("_id"), exc)
         return titles
 
-    async def _load_all(self) -> None:
-        # Note the stream position first: a change made during the load is replayed after it.
-        last = await self._redis.xrevrange(CHANGES_STREAM, count=1)
-        cursor = as_text(last[0][0]) if last else "0-0"
+    async def _load(self, need: str) -> None:
+        """Install a snapshot valid from stream entry ``need`` or later: the shared one if it
+        is, else one this replica scans from MongoDB (and publishes) or another one does."""
+        if self._shared is None:
+            await self._install(*await self._scan(), source="mongodb")
+            return
+        while not await self._take_shared(self._shared, need):
+            scanned: tuple[list[Title], str] | None = None
+            async with self._shared.lock() as held:
+                # Re-check under the lock: the holder we waited for may have just published.
+                if held and not await self._take_shared(self._shared, need):
+                    scanned = await self._scan()
+                    await self._publish(self._shared, *scanned)
+            if scanned is not None:
+                # Built after the lock is released: the waiting replicas read the new object
+                # while this one builds its snapshot and index.
+                await self._install(*scanned, source="mongodb")
+            if held:
+                return
+            self._waiting = "waiting for the replica that reads MongoDB"
+            await asyncio.sleep(self._poll_s)
+
+    @staticmethod
+    async def _publish(shared: SharedCatalog, titles: list[Title], cursor: str) -> None:
+        try:
+            await shared.publish(titles, cursor)
+        except Exception:  # this replica still loads; the next one to need a load scans again
+            log.exception("catalog: could not publish the shared snapshot")
+
+    async def _take_shared(self, shared: SharedCatalog, need: str) -> bool:
+        """Install the shared snapshot if it is new enough and its stream position was not
+        trimmed away (the changes since would be lost); False otherwise."""
+        pointer = await shared.pointer()
+        if pointer is None or stream_position(pointer.cursor) < stream_position(need):
+            return False
+        if not await self._redis.xrange(self._stream, min=pointer.cursor, max=pointer.cursor):
+            return False
+        self._waiting = f"reading the shared snapshot ({pointer.titles} titles)"
+        try:
+            titles = await shared.read(pointer)
+        except FileNotFoundError:
+            return False  # replaced while we read the pointer: the caller looks again
+        except ValueError as exc:
+            log.error(
+                "catalog: shared snapshot %s unreadable, scanning MongoDB: %s", pointer.key, exc
+            )
+            return False
+        finally:
+            self._waiting = ""
+        await self._install(titles, pointer.cursor, source="shared")
+        return True
+
+    async def _scan(self) -> tuple[list[Title], str]:
+        """Every title from MongoDB, and the stream entry the result is valid from."""
+        # Note the stream position first: a change made during the scan is replayed after it.
+        cursor = await self._stream_head()
         self._loading = 0
         try:
             titles = await self._fetch({})
         finally:
             self._loading = None
         titles.sort(key=lambda title: title.id)
-        snapshot = await asyncio.to_thread(CatalogSnapshot, titles)
-        index = await asyncio.to_thread(SearchIndex, titles)
+        return titles, cursor
+
+    async def _stream_head(self) -> str:
+        last = await self._redis.xrevrange(self._stream, count=1)
+        if last:
+            return as_text(last[0][0])
+        if self._shared is None:
+            return "0-0"
+        # A shared snapshot must name a real entry: "0-0" could not tell a reader whether the
+        # stream was trimmed since (Redis 6 keeps no count of deleted entries).
+        anchor = await self._redis.xadd(
+            self._stream, {"snapshot": "1"}, maxlen=_STREAM_MAXLEN, approximate=True
+        )
+        return as_text(anchor)
+
+    async def _install(self, titles: list[Title], cursor: str, *, source: str) -> None:
+        self._waiting = f"building the snapshot and search index ({len(titles)} titles)"
+        try:
+            snapshot = await asyncio.to_thread(CatalogSnapshot, titles)
+            index = await asyncio.to_thread(SearchIndex, titles)
+        finally:
+            self._waiting = ""
         self._snapshot, self._index, self._cursor = snapshot, index, cursor
         self._responses.clear()
-        self._stale = False
+        self._need = None
+        self.source = source
         self._loaded.set()
-        log.info("catalog loaded: %d titles", len(titles))
+        log.info("catalog loaded from %s: %d titles, valid from %s", source, len(titles), cursor)
 
     async def _follow(self) -> None:
-        entries = await self._redis.xrange(CHANGES_STREAM, min=f"({self._cursor}", count=1000)
+        entries = await self._redis.xrange(self._stream, min=f"({self._cursor}", count=1000)
         if not entries:
             return
         if self._cursor != "0-0" and not await self._redis.xrange(
-            CHANGES_STREAM, min=self._cursor, max=self._cursor
+            self._stream, min=self._cursor, max=self._cursor
         ):
-            self._stale = True  # changes we never saw were trimmed away
+            # Changes we never saw were trimmed away: only a snapshot newer than what we just
+            # read (so not one as old as ours) covers them.
+            self._need = as_text(entries[-1][0])
             return
         changed: set[str] = set()
         for entry_id, fields in entries:
             fields = fields or {}
             if b"reload" in fields:
-                # A bulk load: reload everything. The load notes the stream's newest entry
-                # first, so it covers this entry and every one before it.
-                self._stale = True
+                # A bulk load: reload everything, from a snapshot taken after this entry (a
+                # scan notes the stream's newest entry first, so it covers this one).
+                self._need = as_text(entry_id)
                 return
+            if b"snapshot" in fields:
+                continue  # a shared snapshot's anchor, not a change
             if b"ids" in fields:
                 changed.update(filter(None, as_text(fields[b"ids"]).split(",")))
             else:
