@@ -39,8 +39,9 @@ bench-encode: $(STAMP)  ## pipeline vs plain ffmpeg encode speed → docs/encode
 	$(PY) -m loadtest.encode_bench
 	$(PY) -m loadtest.capacity
 
-chaos: $(STAMP)  ## kill -9 a replica, a shard, Redis, MongoDB under load → docs/chaos.md, chaos.json
+chaos: $(STAMP)  ## kill -9 a replica, a shard, Redis, MongoDB, then a whole second node → docs/chaos.md, multinode.md
 	$(PY) -m loadtest.chaos
+	$(PY) -m loadtest.multinode
 
 soak: $(STAMP)  ## viewer suite at half of capacity for MINUTES (30), RSS + journals → docs/soak.*
 	$(PY) -m loadtest.soak --minutes $(or $(MINUTES),30)

@@ -378,6 +378,10 @@ class Chaos:
 
     # -- faults ---------------------------------------------------------------------------------
 
+    def ray_managed(self, fault: str) -> bool:
+        """Ray replaces what this fault kills (no restart by us); see ``loadtest.multinode``."""
+        return fault in RAY_TARGETS
+
     def kill_ray_worker(self, fault: str) -> tuple[str, int]:
         procs = stack_processes(self.stack, RAY_TARGETS[fault])
         if not procs:
@@ -411,14 +415,14 @@ class Chaos:
         self.tally = Tally()  # the fault's window starts here
         killed_at = time.monotonic()
         restarted_after = replaced_after = None
-        if fault in RAY_TARGETS:
+        if self.ray_managed(fault):
             target, before = await asyncio.to_thread(self.kill_ray_worker, fault)
         else:
             target = await asyncio.to_thread(self.kill_store, fault)  # type: ignore[arg-type]
         self.say(f"[{fault}] killed {target} (SIGKILL); racing {self.racers} starts")
         probe = asyncio.get_running_loop().create_task(self.race(probe_account))
         recovered_from = killed_at
-        if fault not in RAY_TARGETS:
+        if not self.ray_managed(fault):
             await asyncio.sleep(self.down_s)
             self.say(f"[{fault}] restarting it on the same port and data dir")
             await asyncio.to_thread(self.stack.start_store, fault)  # type: ignore[arg-type]
@@ -434,7 +438,7 @@ class Chaos:
             self.say(f"[{fault}] recovered: first fully successful round ended {recovery:.1f}s")
         violations, summary = await probe
         self.say(f"[{fault}] racing starts: {summary}; {violations} violation(s)")
-        if fault in RAY_TARGETS:
+        if self.ray_managed(fault):
             replaced_after = await replaced
             self.say(f"[{fault}] replacement running after {replaced_after or -1:.0f}s")
         await asyncio.sleep(3 * self.interval_s)
@@ -523,7 +527,9 @@ class Chaos:
                 "-m",
                 "actors.drain",
                 "--address",
-                f"127.0.0.1:{self.stack.ports.gcs}",
+                self.stack.head.gcs_address
+                if self.stack.head is not None
+                else f"127.0.0.1:{self.stack.ports.gcs}",
             ],
             env={**os.environ, **self.env},
             cwd=ROOT,

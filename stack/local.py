@@ -61,6 +61,12 @@ class LocalStack:
     head: RayHead | None = None
     scratch_dirs: list[Path] = field(default_factory=list)  # removed on stop
     abort: threading.Event | None = None  # set (by a signal handler) to give up a start
+    # More than one node (``stack.multinode``): the address the head advertises, where Serve's
+    # proxies and replicas listen (``http_options.host``), and a hook run once the head is up
+    # and before Serve is deployed (it adds the other nodes and places the shards).
+    node_ip: str = "127.0.0.1"
+    http_host: str | None = None
+    before_deploy: Callable[[RayHead], None] | None = None
 
     @classmethod
     def private(
@@ -218,14 +224,18 @@ class LocalStack:
             num_cpus=self.num_cpus,
             log_dir=self.log_dir,
             extra_dirs=(haproxy_dir,),
+            node_ip=self.node_ip,
         )
         self.head.start(check=self.check_alive)
+        if self.before_deploy is not None:
+            self.before_deploy(self.head)
         say("deploying ray_config.yaml")
         config = write_config(
             PROJECT_ROOT / "ray_config.yaml",
             self.data_dir / "ray_config.deployed.yaml",
             http_port=self.ports.http,
             user_config=self.user_config,
+            http_host=self.http_host,
         )
         self.head.deploy(config, check=self.check_alive)
         self.wait_ready(say)

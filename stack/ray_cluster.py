@@ -7,10 +7,12 @@ stopping it stops exactly the processes of this cluster, never another on the ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -180,7 +182,10 @@ def serve_env(ports: RayPorts, haproxy_dir: Path) -> dict[str, str]:
 # Lines in Ray's session logs that mean the node is going down (a port conflict makes the
 # dashboard agent exit, and the raylet fate-shares with it), and the files they show up in.
 FATAL = re.compile(
-    r"address already in use|failed to bind|raylet exited immediately|fate-shares|check failed",
+    # "check failed" is a Ray CHECK (assertion); "Health check failed for node" is the GCS
+    # noticing that another node died, which the head survives.
+    r"address already in use|failed to bind|raylet exited immediately|fate-shares"
+    r"|(?<!health )check failed",
     re.IGNORECASE,
 )
 WATCHED_LOGS = (
@@ -205,6 +210,9 @@ class RayLogs:
     temp_dir: Path
     before: Path | None = None  # the session that ``session_latest`` named before our start
     offsets: dict[str, int] = field(default_factory=dict)
+    # Addresses of the cluster's other nodes: the head's GCS logs *their* deaths too (e.g.
+    # "raylet fate-shares with it ... node_name=10.200.0.2"), which the head survives.
+    other_nodes: list[str] = field(default_factory=list)
 
     @classmethod
     def before_start(cls, temp_dir: Path) -> RayLogs:
@@ -236,7 +244,9 @@ class RayLogs:
             end = chunk.rfind(b"\n") + 1  # only whole lines; the rest is read next time
             self.offsets[name] = self.offsets.get(name, 0) + end
             for line in chunk[:end].decode("utf-8", "replace").splitlines():
-                if FATAL.search(line):
+                if FATAL.search(line) and not any(
+                    f"node_name={other}" in line for other in self.other_nodes
+                ):
                     return f"{path}: {line.strip()[:400]}"
         return None
 
@@ -272,6 +282,10 @@ class RayHead:
     log_dir: Path
     # Other directories only this cluster's processes mention (HAProxy's, outside temp_dir).
     extra_dirs: tuple[Path, ...] = ()
+    # The address the head advertises to the cluster. 127.0.0.1 is right for one machine; a
+    # node on another host (or in a network namespace) must reach it, so it is then an address
+    # of ours on a shared network (``stack.multinode``).
+    node_ip: str = "127.0.0.1"
     proc: Managed | None = field(default=None, init=False)
     logs: RayLogs | None = field(default=None, init=False)
     _sampling: threading.Event = field(default_factory=threading.Event, init=False)
@@ -281,6 +295,11 @@ class RayHead:
     @property
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.dashboard}"
+
+    @property
+    def gcs_address(self) -> str:
+        """What ``ray start --address`` and ``ray.init(address=...)`` take to join this cluster."""
+        return f"{self.node_ip}:{self.ports.gcs}"
 
     @property
     def ownership(self) -> Ownership:
@@ -297,7 +316,7 @@ class RayHead:
             "--head",
             "--block",
             "--node-ip-address",
-            "127.0.0.1",
+            self.node_ip,
             "--port",
             str(p.gcs),
             "--temp-dir",
@@ -418,6 +437,36 @@ class RayHead:
         )
         self.wait_running(timeout_s, check)
 
+    def nodes(self) -> list[dict[str, Any]]:
+        """The cluster's nodes as the dashboard's state API lists them (``node_id``,
+        ``node_ip``, ``state``, ``resources_total``, ...)."""
+        with urllib.request.urlopen(
+            f"{self.dashboard_url}/api/v0/nodes?limit=1000&detail=true", timeout=10
+        ) as resp:
+            result: list[dict[str, Any]] = json.load(resp)["data"]["result"]["result"]
+            return result
+
+    def add_worker(self, worker: RayWorker, timeout_s: float = 120) -> str:
+        """Start ``worker`` against this head and wait until the cluster lists it ALIVE;
+        returns its node id."""
+        if self.logs is not None:
+            self.logs.other_nodes.append(worker.node_ip)
+        worker.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            worker.check()
+            self.check()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                for node in self.nodes():
+                    if node.get("node_ip") == worker.node_ip and node.get("state") == "ALIVE":
+                        node_id: str = node["node_id"]
+                        return node_id
+            time.sleep(1)
+        raise TimeoutError(
+            f"the worker node {worker.node_ip} did not join within {timeout_s:.0f}s "
+            f"(its output: {worker.log_path}; Ray's logs: {worker.temp_dir}/session_latest/logs)"
+        )
+
     def applications(self) -> dict[str, Any]:
         with urllib.request.urlopen(
             f"{self.dashboard_url}/api/serve/applications/", timeout=10
@@ -459,7 +508,7 @@ class RayHead:
             return
         try:
             subprocess.run(
-                [sys.executable, "-m", "actors.drain", "--address", f"127.0.0.1:{self.ports.gcs}"],
+                [sys.executable, "-m", "actors.drain", "--address", self.gcs_address],
                 env={**os.environ, **self.env},
                 timeout=60,
                 check=False,
@@ -513,6 +562,120 @@ class RayHead:
             raise StopIncomplete("Ray did not stop cleanly: " + "; ".join(problems))
 
 
+@dataclass
+class RayWorker:
+    """A further node of a running cluster: ``ray start --address=<head> --block``.
+
+    With ``netns`` it runs inside that network namespace (``ip netns exec``), where
+    ``node_ip`` is its own address and every port is its own, like a second machine sharing
+    only the file system with the first. Without one it shares the host's network, and
+    ``ports`` must then be private ones (:func:`private_ports`), not the head's.
+    ``resources`` are custom resources (e.g. ``{"node2": 1}``) that let a test pin work to it."""
+
+    name: str
+    head_address: str  # RayHead.gcs_address
+    temp_dir: Path
+    env: dict[str, str]
+    num_cpus: int
+    log_dir: Path
+    node_ip: str = "127.0.0.1"
+    netns: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+    ports: RayPorts | None = None
+    proc: Managed | None = field(default=None, init=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"ray-{self.name}.log"
+
+    def argv(self) -> list[str]:
+        argv = [
+            _ray_bin("ray"),
+            "start",
+            "--address",
+            self.head_address,
+            "--block",
+            "--node-ip-address",
+            self.node_ip,
+            "--temp-dir",
+            str(self.temp_dir),
+            "--num-cpus",
+            str(self.num_cpus),
+            "--disable-usage-stats",
+        ]
+        if self.resources:
+            argv += ["--resources", json.dumps(self.resources)]
+        if (p := self.ports) is not None:
+            argv += [
+                "--metrics-export-port",
+                str(p.metrics_export),
+                "--dashboard-agent-grpc-port",
+                str(p.dashboard_agent_grpc),
+                "--dashboard-agent-listen-port",
+                str(p.dashboard_agent_http),
+                "--runtime-env-agent-port",
+                str(p.runtime_env_agent),
+            ]
+            for flag, value in (
+                ("--node-manager-port", p.node_manager),
+                ("--object-manager-port", p.object_manager),
+                ("--min-worker-port", p.min_worker),
+                ("--max-worker-port", p.max_worker),
+            ):
+                if value:
+                    argv += [flag, str(value)]
+        if self.netns is not None:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        return argv
+
+    def start(self) -> None:
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = Managed.start(f"ray {self.name}", self.argv(), self.log_path, self.env)
+
+    def check(self) -> None:
+        if self.proc is not None and (why := self.proc.died()) is not None:
+            raise ComponentDied(f"the Ray worker node {self.name} exited: {why}")
+
+    def pids(self) -> set[int]:
+        """Every live process of this node: all of its network namespace's, else those of the
+        ``ray start`` tree and those that mention its temp dir."""
+        if self.netns is not None:
+            out = subprocess.run(
+                ["ip", "netns", "pids", self.netns], capture_output=True, text=True, check=False
+            ).stdout
+            return {int(pid) for pid in out.split()}
+        if self.proc is not None:
+            self.proc.remember_family()
+        found = set(self.proc.family) if self.proc is not None else set()
+        owned = Ownership(dirs=(str(self.temp_dir),), file_dirs=(str(self.temp_dir),))
+        return found | {proc.pid for proc in owned.find()}
+
+    def kill(self) -> int:
+        """SIGKILL every process of the node at once, as if its machine lost power; returns
+        how many there were."""
+        pids = self.pids()
+        if self.proc is not None:
+            pids.add(self.proc.proc.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.proc.wait(timeout=10)
+        return len(pids)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM to ``ray start`` (it stops its node), then SIGKILL whatever is left."""
+        if self.proc is None:
+            return
+        if self.proc.proc.poll() is None:
+            self.proc.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.proc.wait(timeout=grace_s)
+        self.kill()
+        self.proc = None
+
+
 def _refused(exc: urllib.error.HTTPError) -> None:
     """401/403 from the dashboard will not go away by waiting: say so at once."""
     if exc.code in (401, 403):
@@ -524,11 +687,22 @@ def _refused(exc: urllib.error.HTTPError) -> None:
 
 
 def write_config(
-    source: Path, target: Path, *, http_port: int, user_config: dict[str, Any] | None = None
+    source: Path,
+    target: Path,
+    *,
+    http_port: int,
+    user_config: dict[str, Any] | None = None,
+    http_host: str | None = None,
 ) -> Path:
-    """A copy of ``ray_config.yaml`` with this stack's port and any runtime overrides."""
+    """A copy of ``ray_config.yaml`` with this stack's port and any runtime overrides.
+
+    ``http_host``: where every node's proxy and replica listen (``127.0.0.1`` in the file:
+    one machine; a cluster of several needs an address other nodes reach, e.g. ``0.0.0.0``,
+    because each node's HAProxy forwards to replicas on every node)."""
     config = yaml.safe_load(source.read_text())
     config.setdefault("http_options", {})["port"] = http_port
+    if http_host is not None:
+        config["http_options"]["host"] = http_host
     if user_config:
         for app in config["applications"]:
             for deployment in app.get("deployments", []):
