@@ -70,6 +70,28 @@ class RayPorts:
             if isinstance(value := getattr(self, f.name), int) and value and "worker" not in f.name
         }
 
+    def node_flags(self) -> list[str]:
+        """``ray start`` flags for the ports every node (head or worker) binds; ``0``: Ray picks."""
+        argv = [
+            "--metrics-export-port",
+            str(self.metrics_export),
+            "--dashboard-agent-grpc-port",
+            str(self.dashboard_agent_grpc),
+            "--dashboard-agent-listen-port",
+            str(self.dashboard_agent_http),
+            "--runtime-env-agent-port",
+            str(self.runtime_env_agent),
+        ]
+        for flag, value in (
+            ("--node-manager-port", self.node_manager),
+            ("--object-manager-port", self.object_manager),
+            ("--min-worker-port", self.min_worker),
+            ("--max-worker-port", self.max_worker),
+        ):
+            if value:
+                argv += [flag, str(value)]
+        return argv
+
     def pools(self) -> dict[str, range]:
         """The port ranges Ray's workers and Serve's replicas pick from (they skip busy ports)."""
         pools = {
@@ -331,24 +353,9 @@ class RayHead:
             str(p.dashboard),
             "--ray-client-server-port",
             str(p.client_server),
-            "--metrics-export-port",
-            str(p.metrics_export),
-            "--dashboard-agent-grpc-port",
-            str(p.dashboard_agent_grpc),
-            "--dashboard-agent-listen-port",
-            str(p.dashboard_agent_http),
-            "--runtime-env-agent-port",
-            str(p.runtime_env_agent),
             "--disable-usage-stats",
+            *p.node_flags(),
         ]
-        for flag, value in (
-            ("--node-manager-port", p.node_manager),
-            ("--object-manager-port", p.object_manager),
-            ("--min-worker-port", p.min_worker),
-            ("--max-worker-port", p.max_worker),
-        ):
-            if value:
-                argv += [flag, str(value)]
         self.logs = RayLogs.before_start(self.temp_dir)
         self.proc = Managed.start("ray head", argv, self.log_dir / "ray-head.log", self.env)
         self._start_sampler()
@@ -605,25 +612,8 @@ class RayWorker:
         ]
         if self.resources:
             argv += ["--resources", json.dumps(self.resources)]
-        if (p := self.ports) is not None:
-            argv += [
-                "--metrics-export-port",
-                str(p.metrics_export),
-                "--dashboard-agent-grpc-port",
-                str(p.dashboard_agent_grpc),
-                "--dashboard-agent-listen-port",
-                str(p.dashboard_agent_http),
-                "--runtime-env-agent-port",
-                str(p.runtime_env_agent),
-            ]
-            for flag, value in (
-                ("--node-manager-port", p.node_manager),
-                ("--object-manager-port", p.object_manager),
-                ("--min-worker-port", p.min_worker),
-                ("--max-worker-port", p.max_worker),
-            ):
-                if value:
-                    argv += [flag, str(value)]
+        if self.ports is not None:
+            argv += self.ports.node_flags()
         if self.netns is not None:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         return argv
