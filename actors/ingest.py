@@ -32,6 +32,7 @@ from api.ingest.service import expire_uploads
 from api.storage import Document, mongo_client, redis_client
 from media import jobs as records
 from media.ingest import pipeline
+from media.ingest.publish import delete_asset, version_prefix
 from media.ingest.spec import DEFAULT_LADDER, JobSpec, SourceInfo, StageError, ladder_for
 from media.jobs import Job, JobError, Stage
 from media.store import MediaStore
@@ -50,10 +51,6 @@ def coordinator() -> Any:
     return IngestCoordinator.options(  # type: ignore[attr-defined]
         name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
     ).remote()
-
-
-def out_prefix(asset_id: str, version: int) -> str:
-    return f"assets/{asset_id}/v{version}/"
 
 
 class _Cancelled(Exception):
@@ -222,7 +219,7 @@ class IngestCoordinator:
                 )
         except _Cancelled:
             log.info("job %s was deleted; removing its media", job_id)
-            await pipeline.delete_asset(self.store, job_id)
+            await delete_asset(self.store, job_id)
         except asyncio.CancelledError:
             # The watchdog (a stall) or the actor stopping. A stalled stage that has used up
             # its attempts fails the job; otherwise the next round re-runs it.
@@ -249,7 +246,7 @@ class IngestCoordinator:
         return JobSpec(
             asset_id=job.id,
             source_keys=job.source_keys,
-            out_prefix=out_prefix(job.id, job.version),
+            out_prefix=version_prefix(job.id, job.version),
             key_id=job.key_id,
             key=job.key,
             rungs=rungs,

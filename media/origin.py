@@ -110,21 +110,18 @@ def make_app(pool_root: Path, key: bytes, store: MediaStore) -> web.Application:
             prefixes[asset_id] = pointer.prefix if pointer is not None else None
         return prefixes[asset_id]
 
-    async def read_text(asset_id: str, file: str) -> str | None:
-        prefix = await uploaded_prefix(asset_id)
-        if prefix is not None:
-            try:
-                return (await store.get(prefix + file)).decode()
-            except FileNotFoundError:
-                return None
-        path = _pool_file(asset_id, file)
-        return path.read_text() if path is not None else None
-
     def _pool_file(asset_id: str, file: str) -> Path | None:
         assert pool is not None
         clip_dir = (pool_root / pool.clip_for(asset_id).directory).resolve()
         path = (clip_dir / file).resolve()
         return path if path.is_relative_to(clip_dir) and path.is_file() else None
+
+    async def read_text(asset_id: str, file: str) -> str | None:
+        """A manifest, found exactly as a segment is (same containment checks)."""
+        found = await media_file(asset_id, file)
+        if found is None:
+            return None
+        return found.read_text() if isinstance(found, Path) else found.decode()
 
     async def media_file(asset_id: str, file: str) -> Path | bytes | None:
         prefix = await uploaded_prefix(asset_id)

@@ -27,7 +27,7 @@ from api.ingest.models import Accepted, AttachAsset, ContentMetadata, Upload, Up
 from api.storage import Document, to_document
 from api.wire import decode, iso, utc_now
 from media import jobs as records
-from media.ingest.spec import work_prefix
+from media.ingest.publish import delete_asset
 from media.jobs import Job, ProcessingStatus
 from media.store import MediaStore, TooLarge
 
@@ -376,6 +376,5 @@ async def delete_media(deps: Deps, title_id: str) -> None:
         async for upload in deps.db.uploads.find({"attached_to": asset_id}, projection={"_id": 1}):
             await deps.store.delete_prefix(_upload_prefix(upload["_id"]))
         await deps.db.uploads.delete_many({"attached_to": asset_id})
-        await deps.store.delete_prefix(f"assets/{asset_id}/")
-        await deps.store.delete_prefix(work_prefix(asset_id))
+        await delete_asset(deps.store, asset_id)
     await _wake(deps)

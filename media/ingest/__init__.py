@@ -4,12 +4,12 @@ thumbnails and atomic publishing. See media/ingest/pipeline.py for the stages.""
 from media.ingest.pipeline import (
     current_prefix,
     current_prefix_async,
-    delete_asset,
     distribute,
     encode,
     probe,
     thumbnails,
 )
+from media.ingest.publish import delete_asset
 from media.ingest.spec import (
     DEFAULT_LADDER,
     JobSpec,

@@ -1,5 +1,5 @@
 """The ingest stages, as the coordinator actor calls them: probe → encode → thumbnails →
-distribute, plus current_prefix and delete_asset.
+distribute, plus current_prefix (deleting an asset is media.ingest.publish.delete_asset).
 
 They run on the coordinator's event loop and never block it: all media work is in Ray tasks
 (media/ingest/tasks.py), awaited as futures; store calls here are obstore's async ones.
@@ -20,7 +20,7 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from media.ingest import encoding, publish, tasks
-from media.ingest.spec import JobSpec, SourceInfo, Stage, StageError, ladder_for, work_prefix
+from media.ingest.spec import JobSpec, SourceInfo, Stage, StageError, ladder_for
 from media.ingest.work import Chunk, TransientError
 from media.store import MediaStore
 
@@ -226,14 +226,6 @@ def current_prefix(store: MediaStore, asset_id: str) -> str | None:
     """Blocking twin of current_prefix_async, for threads and Ray tasks (not event loops)."""
     raw = store.get_sync(publish.pointer_key(asset_id))
     return None if raw is None else publish.decode_pointer(raw).prefix
-
-
-async def delete_asset(store: MediaStore, asset_id: str) -> None:
-    """Remove everything of the asset: the pointer first (the origin stops serving it at once),
-    then every version and any scratch left by an unfinished job."""
-    await store.delete(publish.pointer_key(asset_id))
-    await store.delete_prefix(publish.asset_prefix(asset_id))
-    await store.delete_prefix(work_prefix(asset_id))
 
 
 async def _delete_quietly(store: MediaStore, prefix: str) -> None:

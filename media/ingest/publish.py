@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from media.ingest import manifests, packaging
+from media.ingest.spec import work_prefix
 from media.store import MediaStore
 
 POINTER_NAME = "current.json"
@@ -89,3 +90,16 @@ async def prune_versions(store: MediaStore, asset_id: str, keep_prefix: str) -> 
 def _version_prefix(asset_id: str, key: str) -> str:
     version, _, _ = key.removeprefix(asset_prefix(asset_id)).partition("/")
     return f"{asset_prefix(asset_id)}{version}/"
+
+
+def version_prefix(asset_id: str, version: int) -> str:
+    """Where one run of an asset's job writes its packaged output (``assets/{id}/v{n}/``)."""
+    return f"{asset_prefix(asset_id)}v{version}/"
+
+
+async def delete_asset(store: MediaStore, asset_id: str) -> None:
+    """Remove everything of the asset: the pointer first (the origin stops serving it at once),
+    then every version and any scratch left by an unfinished job."""
+    await store.delete(pointer_key(asset_id))
+    await store.delete_prefix(asset_prefix(asset_id))
+    await store.delete_prefix(work_prefix(asset_id))
