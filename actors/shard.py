@@ -10,7 +10,6 @@ restarted shard (Ray restarts it under the same name) replays its journal before
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -40,6 +39,7 @@ from api.activity import trending
 from api.activity.history import progress_id
 from api.config import Settings
 from api.storage import mongo_client, redis_client
+from api.tasks import cancel_and_wait
 
 log = logging.getLogger("actors.shard")
 
@@ -329,6 +329,4 @@ class ShardActor:
         if self.server is not None:
             self.server.close()
         if self.background is not None:
-            self.background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.background
+            await cancel_and_wait(self.background)

@@ -28,6 +28,7 @@ import zstandard
 from redis.asyncio import Redis
 
 from api.catalog.models import Title
+from api.tasks import cancel_and_wait
 
 log = logging.getLogger("api.catalog")
 
@@ -187,9 +188,7 @@ class SharedCatalog:
         try:
             yield True
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await cancel_and_wait(renewer)
             with contextlib.suppress(Exception):  # it expires on its own anyway
                 await self._redis.eval(_RELEASE, 1, self._lock_key, token)
 

@@ -20,7 +20,6 @@ the replica instead of letting it serve a frozen catalog.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -37,6 +36,7 @@ from api.catalog.snapshot import CatalogSnapshot
 from api.errors import NotReady, ServiceUnavailable
 from api.search.index import SearchIndex
 from api.storage import Document, as_text
+from api.tasks import cancel_and_wait
 
 log = logging.getLogger("api.catalog")
 
@@ -122,9 +122,7 @@ class CatalogStore:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def ready(self, timeout_s: float = 60.0) -> CatalogSnapshot:
