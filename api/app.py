@@ -15,6 +15,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from api import openapi
 from api.auth import views as auth_views
 from api.catalog import admin as catalog_admin
 from api.catalog import views as catalog_views
@@ -31,6 +32,7 @@ from api.errors import (
 from api.health import views as health_views
 from api.home import views as home_views
 from api.http import Request, Response, Route, Router
+from api.images import views as image_views
 from api.ingest import views as ingest_views
 from api.lists import views as list_views
 from api.playback import drm as drm_views
@@ -41,6 +43,7 @@ from api.profiles import views as profile_views
 from api.ratings import views as rating_views
 from api.recommendations import views as recommendation_views
 from api.search import views as search_views
+from api.web import views as web_views
 from api.wire import encode, iso, utc_now
 
 log = logging.getLogger("api")
@@ -109,6 +112,7 @@ class App:
                 *catalog_views.routes(deps, deps.trending),
                 *catalog_admin.routes(deps),
                 *ingest_views.routes(deps),
+                *image_views.routes(deps),
                 *search_views.routes(deps),
                 *list_views.routes(deps),
                 *rating_views.routes(deps),
@@ -118,6 +122,8 @@ class App:
                 *drm_views.routes(deps),
                 *download_views.routes(deps),
                 *event_views.routes(deps),
+                *web_views.routes(deps),
+                *openapi.routes(lambda: self.router),
                 *extra_routes,
             ]
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from api import wire
-from api.errors import MethodNotAllowed, NotFound
+from api.errors import ApiError, MethodNotAllowed, NotFound
 
 Auth = Literal["none", "user", "admin"]
 
@@ -75,6 +75,35 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(slots=True, frozen=True)
+class Media:
+    """A body that is not (only) a JSON struct: its media type and, optionally, a wire type or
+    a JSON schema describing it (raw bytes by default). Used by :mod:`api.openapi`."""
+
+    media_type: str
+    type: Any = None  # a msgspec-encodable type: the body is that type's JSON
+    schema: Mapping[str, Any] | None = None  # else this schema (default: binary)
+    # multipart/form-data: part name → a wire type (a JSON part) or ``bytes`` (a file)
+    parts: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Param:
+    """A query or header parameter a handler reads, typed with msgspec constraints
+    (e.g. ``Annotated[int, msgspec.Meta(ge=1, le=100)]``) for the API description."""
+
+    name: str
+    type: Any = str
+    where: Literal["query", "header"] = "query"
+    required: bool = False
+    description: str = ""
+
+
+# A body: a wire type (JSON; a struct, or e.g. ``dict[str, str]``), a tuple of them (one of
+# those), a non-JSON :class:`Media`, or None (no body).
+BodySpec = Any
+
+
+@dataclass(slots=True, frozen=True)
 class Route:
     method: str
     template: str
@@ -84,6 +113,15 @@ class Route:
     # The handler reads ``Request.stream`` itself (uploads); other routes get the whole body,
     # capped at the app's body limit.
     streams_body: bool = False
+    # What :mod:`api.openapi` describes; the pipeline never reads these.
+    summary: str = ""
+    body: BodySpec = None  # the request body: the wire type ``decode`` reads
+    params: tuple[Param, ...] = ()
+    responses: Mapping[int, BodySpec] = field(default_factory=dict)  # status → body
+    # The ApiError subclasses the handler may raise, beyond the ones the pipeline adds
+    # (401/403/429/503, and 400/413 for a body).
+    errors: tuple[type[ApiError], ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -93,6 +131,7 @@ class Router:
     """Maps (method, path) to a route; unknown path → 404, known path wrong method → 405."""
 
     def __init__(self, routes: list[Route]) -> None:
+        self.routes = tuple(routes)
         self._static: dict[str, dict[str, Route]] = {}
         self._templated: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         by_template: dict[str, dict[str, Route]] = {}

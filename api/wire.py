@@ -31,6 +31,9 @@ CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 LanguageTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
 Url = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://\S+$")]
+# A client's clock in epoch milliseconds. Bounded (year 2286) so that it fits the shard
+# protocol's 64-bit integers: one unencodable op would fail its whole group-commit batch.
+EpochMillis = Annotated[int, msgspec.Meta(ge=0, le=10**13)]
 
 T = TypeVar("T")
 

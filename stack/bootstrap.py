@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 
@@ -10,14 +11,19 @@ from api.auth import service as auth
 from api.config import Settings
 from api.deps import Deps
 from api.storage import ensure_indexes
-from media.pool import Pool
+from media.package import STILL_NAME
+from media.pool import Pool, still_key
 from stack.load_catalog import ensure_catalog_indexes, load
 
 Say = Callable[[str], None]
 
 
 async def bootstrap(
-    settings: Settings, catalog_titles: int = 5000, say: Say = print, pool: Pool | None = None
+    settings: Settings,
+    catalog_titles: int = 5000,
+    say: Say = print,
+    pool: Pool | None = None,
+    pool_root: Path | None = None,
 ) -> None:
     deps = Deps.build(settings, generate_keys=True)
     try:
@@ -40,6 +46,10 @@ async def bootstrap(
             await deps.db.media_pool.replace_one(
                 {"_id": "pool"}, {"_id": "pool", **msgspec.to_builtins(pool)}, upsert=True
             )
+        if pool is not None and pool_root is not None:  # demo artwork is drawn on these
+            for clip in pool.clips:
+                still = pool_root / clip.directory / STILL_NAME
+                await deps.store.put(still_key(clip), still.read_bytes())
         await ensure_catalog_indexes(deps.db)
         if catalog_titles and await deps.db.titles.find_one({}, projection={"_id": 1}) is None:
             say(f"loading the demo catalog ({catalog_titles:,} titles)")

@@ -192,7 +192,11 @@ class LocalStack:
         saved = dict(os.environ)
         os.environ.update(env)
         try:
-            asyncio.run(bootstrap(Settings.from_env(), self.catalog_titles, say, pool))
+            asyncio.run(
+                bootstrap(
+                    Settings.from_env(), self.catalog_titles, say, pool, self.data_dir / "media"
+                )
+            )
         finally:
             os.environ.clear()
             os.environ.update(saved)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from api.accounts.models import RegisterRequest
 from api.auth import service
-from api.auth.models import LoginRequest, Ok, RefreshRequest
+from api.auth.models import LoginRequest, LoginResponse, Ok, RefreshRequest
 from api.deps import Deps
+from api.errors import Conflict, RateLimited, Unauthorized
 from api.http import Request, Response, Route, json_response
 from api.wire import decode
 
@@ -42,10 +43,52 @@ def routes(deps: Deps) -> list[Route]:
         response.headers["Cache-Control"] = "public, max-age=300"
         return response
 
+    limited = (RateLimited,)  # auth budgets are counted in the handlers, by email or account
     return [
-        Route("POST", "/v1/auth/register", register, auth="none"),
-        Route("POST", "/v1/auth/login", login, auth="none"),
-        Route("POST", "/v1/auth/refresh", refresh, auth="none"),
-        Route("POST", "/v1/auth/logout", logout, rate_class="auth"),
-        Route("GET", "/v1/.well-known/jwks.json", jwks, auth="none"),
+        Route(
+            "POST",
+            "/v1/auth/register",
+            register,
+            auth="none",
+            summary="Create an account (and its first profile); signs in",
+            body=RegisterRequest,
+            responses={201: LoginResponse},
+            errors=(Conflict, *limited),
+        ),
+        Route(
+            "POST",
+            "/v1/auth/login",
+            login,
+            auth="none",
+            summary="Sign in with email and password",
+            body=LoginRequest,
+            responses={200: LoginResponse},
+            errors=(Unauthorized, *limited),
+        ),
+        Route(
+            "POST",
+            "/v1/auth/refresh",
+            refresh,
+            auth="none",
+            summary="Exchange a refresh token (rotates it; reuse revokes the sign-in)",
+            body=RefreshRequest,
+            responses={200: LoginResponse},
+            errors=(Unauthorized, *limited),
+        ),
+        Route(
+            "POST",
+            "/v1/auth/logout",
+            logout,
+            rate_class="auth",
+            summary="Revoke this access token and its refresh family",
+            responses={200: Ok},
+        ),
+        Route(
+            "GET",
+            "/v1/.well-known/jwks.json",
+            jwks,
+            auth="none",
+            summary="The public keys that verify access tokens (EdDSA)",
+            responses={200: dict[str, list[dict[str, str]]]},
+        ),
     ]

@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from api.catalog.models import Title, TitleType, Window
-from api.catalog.responses import Availability, TitlePage
+from api.catalog.responses import Availability, ContentDetail, TitlePage
 from api.catalog.store import announce_changes
 from api.catalog.titles import Genre, Name, Person, Seconds, Text, Year, check_genres, new_title
 from api.deps import Deps
@@ -22,7 +22,7 @@ from api.http import Request, Response, Route, json_response
 from api.ingest import service as ingest_service
 from api.maturity import MaturityRating
 from api.storage import to_document
-from api.wire import CountryCode, LanguageTag, RequestBody, decode, utc_now
+from api.wire import CountryCode, LanguageTag, RequestBody, ResponseBody, decode, utc_now
 
 
 class CreateTitle(RequestBody, kw_only=True):
@@ -44,6 +44,12 @@ class Publish(RequestBody, kw_only=True):
     countries: Annotated[list[CountryCode], msgspec.Meta(min_length=1, max_length=250)]
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+
+
+class Published(ResponseBody, kw_only=True):
+    ok: bool = True
+    title_id: str
+    countries: list[str]
 
 
 class UpdateContent(RequestBody, kw_only=True):
@@ -117,9 +123,7 @@ def routes(deps: Deps) -> list[Route]:
             },
         )
         await announce_changes(deps.redis, [title.id])
-        return json_response(
-            {"ok": True, "title_id": title.id, "countries": [w.country for w in windows]}
-        )
+        return json_response(Published(title_id=title.id, countries=[w.country for w in windows]))
 
     async def update(req: Request) -> Response:
         body = decode(req.body, UpdateContent)
@@ -142,9 +146,8 @@ def routes(deps: Deps) -> list[Route]:
             )
             await announce_changes(deps.redis, [title.id])
         updated = msgspec.structs.replace(title, **changes)
-        return json_response(
-            TitlePage.of(updated, Availability(country="", playable=updated.published, reason=None))
-        )
+        availability = Availability(country="", playable=updated.published, reason=None)
+        return json_response(ContentDetail.detail(updated, availability))  # a seed A route
 
     async def delete(req: Request) -> Response:
         title = await load(req.path_params["content_id"])
@@ -155,10 +158,46 @@ def routes(deps: Deps) -> list[Route]:
         return Response(status=204)
 
     return [
-        Route("POST", "/v1/admin/titles", create, auth="admin", rate_class="content"),
-        Route("POST", "/v1/admin/publish/{title_id}", publish, auth="admin", rate_class="content"),
-        Route("PUT", "/v1/admin/content/{content_id}", update, auth="admin", rate_class="content"),
         Route(
-            "DELETE", "/v1/admin/content/{content_id}", delete, auth="admin", rate_class="content"
+            "POST",
+            "/v1/admin/titles",
+            create,
+            auth="admin",
+            rate_class="content",
+            summary="Create an unpublished title (seed B)",
+            body=CreateTitle,
+            responses={201: TitlePage},
+        ),
+        Route(
+            "POST",
+            "/v1/admin/publish/{title_id}",
+            publish,
+            auth="admin",
+            rate_class="content",
+            summary="Publish a title with ready media in countries, optionally in a window",
+            body=Publish,
+            responses={200: Published},
+            errors=(NotFound, Conflict),
+        ),
+        Route(
+            "PUT",
+            "/v1/admin/content/{content_id}",
+            update,
+            auth="admin",
+            rate_class="content",
+            summary="Edit a title's metadata (seed A); omitted fields keep their value",
+            body=UpdateContent,
+            responses={200: ContentDetail},
+            errors=(NotFound,),
+        ),
+        Route(
+            "DELETE",
+            "/v1/admin/content/{content_id}",
+            delete,
+            auth="admin",
+            rate_class="content",
+            summary="Delete a title with its media and jobs",
+            responses={204: None},
+            errors=(NotFound,),
         ),
     ]

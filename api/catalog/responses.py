@@ -7,6 +7,8 @@ each route answers in its own seed's vocabulary, with extra fields where a clien
 
 from __future__ import annotations
 
+import msgspec
+
 from api.catalog.models import Artwork, Episode, Title
 from api.wire import ResponseBody, iso
 
@@ -149,4 +151,38 @@ class TitlePage(ResponseBody, kw_only=True):
                 for s in title.seasons
             ],
             date_added=iso(title.date_added),
+        )
+
+
+class ContentDetail(ContentItem, kw_only=True):
+    """Seed A's ``GET /v1/content/{id}``: seed A's item fields (``seasons`` and ``episodes`` are
+    counts, CONTRACT § "Two shapes of one title") plus seed B's where the names do not collide;
+    the seasons with their episodes are ``season_details`` here."""
+
+    title_id: str
+    name: str
+    synopsis: str
+    genres: list[str]
+    maturity_rating: str
+    duration_s: int
+    artwork: Artwork
+    availability: Availability
+    asset_id: str | None
+    season_details: list[SeasonView]
+
+    @classmethod
+    def detail(cls, title: Title, availability: Availability) -> ContentDetail:
+        page = TitlePage.of(title, availability)
+        return cls(
+            **msgspec.structs.asdict(ContentItem.of(title)),
+            title_id=page.title_id,
+            name=page.name,
+            synopsis=page.synopsis,
+            genres=page.genres,
+            maturity_rating=page.maturity_rating,
+            duration_s=page.duration_s,
+            artwork=page.artwork,
+            availability=availability,
+            asset_id=page.asset_id,
+            season_details=page.seasons,
         )

@@ -7,8 +7,16 @@ from api.activity.trending import TrendingBoard
 from api.catalog import service
 from api.catalog.access import viewer_for
 from api.catalog.models import GENRES, TYPES
-from api.catalog.responses import ContentItem, ContentList, ContentPage, Pagination, TitlePage
+from api.catalog.responses import (
+    ContentDetail,
+    ContentItem,
+    ContentList,
+    ContentPage,
+    Pagination,
+    TitlePage,
+)
 from api.deps import Deps
+from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.maturity import LEVEL
 from api.wire import encode
@@ -43,15 +51,17 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
         return Response(body=deps.catalog.cached(key, build, refresh=req.wants_fresh))
 
     async def content_detail(req: Request) -> Response:
-        return await _title_page(req, req.path_params["content_id"])
-
-    async def title_detail(req: Request) -> Response:
-        return await _title_page(req, req.path_params["title_id"])
-
-    async def _title_page(req: Request, title_id: str) -> Response:
+        """Seed A's shape (``genre``, ``duration``, counts for ``seasons``/``episodes``)."""
         viewer, _ = await viewer_for(deps, req)
         snapshot = await deps.catalog.ready()
-        title, availability = service.title_for(snapshot, viewer, title_id)
+        title, availability = service.title_for(snapshot, viewer, req.path_params["content_id"])
+        return json_response(ContentDetail.detail(title, availability))
+
+    async def title_detail(req: Request) -> Response:
+        """Seed B's title page (``seasons`` is the list of seasons with their episodes)."""
+        viewer, _ = await viewer_for(deps, req)
+        snapshot = await deps.catalog.ready()
+        title, availability = service.title_for(snapshot, viewer, req.path_params["title_id"])
         return json_response(TitlePage.of(title, availability))
 
     async def trending_now(req: Request) -> Response:
@@ -73,9 +83,60 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
         )
 
     return [
-        Route("GET", "/v1/content/browse", browse, rate_class="content"),
-        Route("GET", "/v1/content/trending", trending_now, rate_class="content"),
-        Route("GET", "/v1/content/new-releases", new_releases, rate_class="content"),
-        Route("GET", "/v1/content/{content_id}", content_detail, rate_class="content"),
-        Route("GET", "/v1/titles/{title_id}", title_detail, rate_class="content"),
+        Route(
+            "GET",
+            "/v1/content/browse",
+            browse,
+            rate_class="content",
+            summary="Browse the catalog, most popular first, with filters",
+            params=(
+                params.int_param("page", low=1, high=100_000),
+                params.int_param("limit", low=1, high=100),
+                params.choice_param("genre", GENRES),
+                params.choice_param("type", TYPES),
+                params.choice_param("rating", LEVEL),
+                params.text_param("language", max_length=16),
+                params.PROFILE_ID,
+            ),
+            responses={200: ContentPage},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/content/trending",
+            trending_now,
+            rate_class="content",
+            summary="What is being watched now",
+            params=(params.int_param("limit", low=1, high=100), params.PROFILE_ID),
+            responses={200: ContentList},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/content/new-releases",
+            new_releases,
+            rate_class="content",
+            summary="Newest additions first",
+            params=(params.int_param("limit", low=1, high=100), params.PROFILE_ID),
+            responses={200: ContentList},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/content/{content_id}",
+            content_detail,
+            rate_class="content",
+            params=(params.PROFILE_ID,),
+            responses={200: ContentDetail},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/titles/{title_id}",
+            title_detail,
+            rate_class="content",
+            params=(params.PROFILE_ID,),
+            responses={200: TitlePage},
+            errors=(NotFound,),
+        ),
     ]

@@ -18,7 +18,19 @@ from api.downloads.models import (
     OfflineDrm,
     Record,
 )
-from api.errors import InvalidRequest
+from api.errors import (
+    ContentWithdrawn,
+    DeviceDownloadLimitReached,
+    DownloadExpired,
+    DownloadLimitReached,
+    DownloadNotFound,
+    DownloadRevoked,
+    InvalidRequest,
+    MaturityRestricted,
+    NotAvailableInRegion,
+    NotFound,
+    RenewalLimitReached,
+)
 from api.http import Request, Response, Route, json_response
 from api.playback import signing
 from api.wire import decode, iso
@@ -136,8 +148,54 @@ def routes(deps: Deps) -> list[Route]:
         return json_response(granted(record))
 
     return [
-        Route("POST", ROUTE, create, rate_class="streaming"),
-        Route("GET", ROUTE, list_, rate_class="streaming"),
-        Route("DELETE", ROUTE + "/{download_id}", revoke, rate_class="streaming"),
-        Route("POST", ROUTE + "/{download_id}/renew", renew, rate_class="streaming"),
+        Route(
+            "POST",
+            ROUTE,
+            create,
+            rate_class="streaming",
+            summary="Download an asset for offline play (seed B), within the plan's limits",
+            body=CreateDownload,
+            responses={201: DownloadGrant},
+            errors=(
+                NotFound,
+                NotAvailableInRegion,
+                MaturityRestricted,
+                DownloadLimitReached,
+                DeviceDownloadLimitReached,
+            ),
+        ),
+        Route(
+            "GET",
+            ROUTE,
+            list_,
+            rate_class="streaming",
+            summary="A profile's downloads with their state and expiry",
+            params=(params.text_param("profile_id", max_length=64, required=True),),
+            responses={200: DownloadList},
+            errors=(NotFound,),
+        ),
+        Route(
+            "DELETE",
+            ROUTE + "/{download_id}",
+            revoke,
+            rate_class="streaming",
+            summary="Revoke a download (frees its slot; later licenses are refused)",
+            responses={204: None},
+            errors=(DownloadNotFound,),
+        ),
+        Route(
+            "POST",
+            ROUTE + "/{download_id}/renew",
+            renew,
+            rate_class="streaming",
+            summary="Extend a download's license",
+            responses={200: DownloadGrant},
+            errors=(
+                DownloadNotFound,
+                DownloadRevoked,
+                DownloadExpired,
+                ContentWithdrawn,
+                RenewalLimitReached,
+            ),
+        ),
     ]

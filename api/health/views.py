@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
 from api.deps import Deps
 from api.errors import NotReady
 from api.http import Request, Response, Route, json_response
+from api.wire import ResponseBody
 
 Check = Callable[[], Awaitable[object]]
+
+
+class Health(ResponseBody):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(ResponseBody, kw_only=True):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]  # component → "ok", "not ready: …" or "unavailable: …"
 
 
 def dependency_checks(deps: Deps) -> dict[str, Check]:
@@ -37,17 +48,31 @@ def routes(deps: Deps, checks: Mapping[str, Check]) -> list[Route]:
     timeout_s = deps.settings.dependency_timeout_ms / 1000
 
     async def healthz(req: Request) -> Response:
-        return json_response({"status": "ok"})
+        return json_response(Health())
 
     async def readyz(req: Request) -> Response:
         results = await run_checks(checks, timeout_s)
         ready = all(result == "ok" for result in results.values())
         return json_response(
-            {"status": "ready" if ready else "not_ready", "checks": results},
+            Readiness(status="ready" if ready else "not_ready", checks=results),
             status=200 if ready else 503,
         )
 
     return [
-        Route("GET", "/healthz", healthz, auth="none"),
-        Route("GET", "/readyz", readyz, auth="none"),
+        Route(
+            "GET",
+            "/healthz",
+            healthz,
+            auth="none",
+            summary="The process answers",
+            responses={200: Health},
+        ),
+        Route(
+            "GET",
+            "/readyz",
+            readyz,
+            auth="none",
+            summary="MongoDB, Redis, the catalog and the actors answer, in time",
+            responses={200: Readiness, 503: Readiness},
+        ),
     ]

@@ -8,7 +8,7 @@ from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.catalog.models import Artwork, Title
 from api.deps import Deps
-from api.errors import InvalidRequest
+from api.errors import InvalidRequest, NotFound
 from api.http import Request, Response, Route, json_response
 from api.lists import service as lists
 from api.recommendations import service as recommendations
@@ -120,4 +120,18 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
             Home(rows=rows, profile_id=profile.id, device=device, request_id=req.request_id)
         )
 
-    return [Route("GET", "/v1/home", home, rate_class="content")]
+    return [
+        Route(
+            "GET",
+            "/v1/home",
+            home,
+            rate_class="content",
+            summary="The home screen's rows for a profile on a kind of device",
+            params=(
+                params.text_param("profile_id", max_length=64, required=True),
+                params.choice_param("device", ROW_LENGTH),
+            ),
+            responses={200: Home},
+            errors=(NotFound,),
+        )
+    ]

@@ -55,6 +55,14 @@ class UploadCreated(ResponseBody, kw_only=True):
     expires_at: str
 
 
+class UploadOffset(ResponseBody, kw_only=True):
+    """Where a resumable upload stands (also in the ``Upload-Offset`` header)."""
+
+    upload_id: str
+    offset: int
+    length: int
+
+
 class Upload(msgspec.Struct, kw_only=True):
     """A resumable upload (collection ``uploads``): its parts, in order, form the file."""
 

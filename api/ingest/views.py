@@ -1,4 +1,5 @@
-"""Routes of the media supply chain (admin only) and the artwork they produce (public).
+"""Routes of the media supply chain (admin only). The artwork it produces is served by
+:mod:`api.images.views`.
 
 - ``POST /v1/admin/content``: seed A's multipart upload (streamed), 202 ``{content_id,
   asset_id, status_url}``; ``Idempotency-Key`` makes a retry return the first job.
@@ -7,31 +8,32 @@
   offset, resume after a dropped connection from the last stored offset).
 - ``POST /v1/admin/assets``: seed B, attach a finished upload to a title.
 - ``GET /v1/admin/content/{id}/processing-status`` and ``POST …/processing/retry``.
-- ``GET /static/artwork/{title_id}/{file}``: the poster and background an upload produced.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Annotated
+
+from msgspec import Meta
 
 from api.deps import Deps
-from api.errors import InvalidRequest, NotFound
-from api.http import Request, Response, Route, json_response
+from api.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from api.http import Media, Param, Request, Response, Route, json_response
 from api.ingest import service
-from api.ingest.models import AttachAsset
+from api.ingest.models import (
+    Accepted,
+    AttachAsset,
+    ContentMetadata,
+    UploadCreated,
+    UploadOffset,
+)
 from api.wire import decode
-from media.ingest.publish import read_pointer
+from media.jobs import ProcessingStatus
 
 TUS_VERSION = "1.0.0"
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-# The artwork URLs a title carries (api.catalog.titles.artwork_urls) → files a job produced.
-ARTWORK_FILES = {
-    "poster.jpg": "poster.jpg",
-    "background.jpg": "background.jpg",
-    "thumbnail.jpg": "background.jpg",
-}
-ARTWORK_CACHE = "public, max-age=3600"
 
 
 def _stream(req: Request) -> AsyncIterator[bytes]:
@@ -78,7 +80,7 @@ def routes(deps: Deps) -> list[Route]:
     async def upload_offset(req: Request) -> Response:
         upload = await service.get_upload(deps, req.path_params["upload_id"])
         response = json_response(
-            {"upload_id": upload.id, "offset": upload.offset, "length": upload.length}
+            UploadOffset(upload_id=upload.id, offset=upload.offset, length=upload.length)
         )
         response.headers.update(
             _tus({"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)})
@@ -113,37 +115,100 @@ def routes(deps: Deps) -> list[Route]:
     async def retry(req: Request) -> Response:
         return json_response(await service.retry(deps, req.path_params["content_id"]), 202)
 
-    async def artwork(req: Request) -> Response:
-        file = ARTWORK_FILES.get(req.path_params["file"])
-        snapshot = await deps.catalog.ready()
-        pos = snapshot.by_id.get(req.path_params["title_id"])
-        if file is None or pos is None:
-            raise NotFound("No such artwork")
-        title = snapshot.titles[pos]
-        asset_id = title.asset_id or next(
-            (e.asset_id for s in title.seasons for e in s.episodes), None
-        )
-        pointer = await read_pointer(deps.store, asset_id) if asset_id else None
-        if pointer is None:
-            raise NotFound("This title has no artwork yet")
-        try:
-            image = await deps.store.get(pointer.prefix + file)
-        except FileNotFoundError:
-            raise NotFound("This title has no artwork yet") from None
-        return Response(
-            body=image, content_type="image/jpeg", headers={"Cache-Control": ARTWORK_CACHE}
-        )
-
     uploads = "/v1/admin/uploads/{upload_id}"
     content = "/v1/admin/content/{content_id}"
     return [
-        Route("POST", "/v1/admin/content", upload_content, "admin", "content", streams_body=True),
-        Route("POST", "/v1/admin/uploads", create_upload, "admin", "content"),
-        Route("GET", uploads, upload_offset, "admin", "content"),
-        Route("PATCH", uploads, append, "admin", "content", streams_body=True),
-        Route("DELETE", uploads, terminate, "admin", "content"),
-        Route("POST", "/v1/admin/assets", attach, "admin", "content"),
-        Route("GET", f"{content}/processing-status", processing_status, "admin", "content"),
-        Route("POST", f"{content}/processing/retry", retry, "admin", "content"),
-        Route("GET", "/static/artwork/{title_id}/{file}", artwork, auth="none"),
+        Route(
+            "POST",
+            "/v1/admin/content",
+            upload_content,
+            "admin",
+            "content",
+            streams_body=True,
+            summary="Upload a video with its metadata (seed A): a new unpublished title",
+            body=Media(
+                "multipart/form-data", parts={"video_file": bytes, "metadata": ContentMetadata}
+            ),
+            params=(Param("Idempotency-Key", where="header"),),
+            responses={202: Accepted},
+            errors=(InvalidRequest, PayloadTooLarge, Conflict),
+        ),
+        Route(
+            "POST",
+            "/v1/admin/uploads",
+            create_upload,
+            "admin",
+            "content",
+            summary="Create a resumable upload (tus 1.0 core)",
+            params=(
+                Param("Upload-Length", Annotated[int, Meta(ge=0)], "header", required=True),
+                Param("Upload-Metadata", where="header"),
+            ),
+            responses={201: UploadCreated},
+            errors=(InvalidRequest, PayloadTooLarge),
+        ),
+        Route(
+            "GET",
+            uploads,
+            upload_offset,
+            "admin",
+            "content",
+            summary="Where a resumable upload stands",
+            responses={200: UploadOffset},
+            errors=(NotFound,),
+        ),
+        Route(
+            "PATCH",
+            uploads,
+            append,
+            "admin",
+            "content",
+            streams_body=True,
+            summary="Append bytes at Upload-Offset",
+            body=Media("application/offset+octet-stream"),
+            params=(Param("Upload-Offset", Annotated[int, Meta(ge=0)], "header", required=True),),
+            responses={204: None},
+            errors=(InvalidRequest, NotFound, Conflict, PayloadTooLarge),
+        ),
+        Route(
+            "DELETE",
+            uploads,
+            terminate,
+            "admin",
+            "content",
+            summary="Abandon a resumable upload",
+            responses={204: None},
+            errors=(NotFound, Conflict),
+        ),
+        Route(
+            "POST",
+            "/v1/admin/assets",
+            attach,
+            "admin",
+            "content",
+            summary="Attach a finished upload to a title (seed B) and start processing",
+            body=AttachAsset,
+            responses={202: Accepted},
+            errors=(InvalidRequest, NotFound, Conflict),
+        ),
+        Route(
+            "GET",
+            f"{content}/processing-status",
+            processing_status,
+            "admin",
+            "content",
+            summary="The ingest pipeline's progress for a title (seed A)",
+            responses={200: ProcessingStatus},
+            errors=(NotFound,),
+        ),
+        Route(
+            "POST",
+            f"{content}/processing/retry",
+            retry,
+            "admin",
+            "content",
+            summary="Retry a failed ingest job",
+            responses={202: ProcessingStatus},
+            errors=(NotFound, Conflict),
+        ),
     ]

@@ -13,7 +13,7 @@ from api.catalog.access import viewer_for
 from api.catalog.models import Artwork
 from api.catalog.responses import ContentItem
 from api.deps import Deps
-from api.errors import InvalidRequest
+from api.errors import InvalidRequest, NotFound
 from api.http import Request, Response, Route, json_response
 from api.lists import service
 from api.wire import RequestBody, ResponseBody, decode, iso
@@ -139,12 +139,66 @@ def routes(deps: Deps) -> list[Route]:
     watchlist = "/v1/users/profiles/{profile_id}/watchlist"
     mylist = "/v1/profiles/{profile_id}/mylist"
     return [
-        Route("GET", watchlist, get_watchlist, rate_class="content"),
-        Route("POST", watchlist, post_watchlist, rate_class="content"),
-        Route("DELETE", watchlist + "/{content_id}", delete_watchlist, rate_class="content"),
-        Route("GET", mylist, get_mylist, rate_class="content"),
-        Route("POST", mylist, post_mylist, rate_class="content"),
-        Route("DELETE", mylist + "/{title_id}", delete_mylist, rate_class="content"),
+        Route(
+            "GET",
+            watchlist,
+            get_watchlist,
+            rate_class="content",
+            summary="The profile's watchlist (seed A), newest first",
+            responses={200: Watchlist},
+            errors=(NotFound,),
+        ),
+        Route(
+            "POST",
+            watchlist,
+            post_watchlist,
+            rate_class="content",
+            summary="Add a title to the watchlist",
+            body=AddToWatchlist,
+            responses={200: Ok},
+            errors=(NotFound,),
+        ),
+        Route(
+            "DELETE",
+            watchlist + "/{content_id}",
+            delete_watchlist,
+            rate_class="content",
+            summary="Remove a title from the watchlist",
+            responses={204: None},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            mylist,
+            get_mylist,
+            rate_class="content",
+            summary="The profile's list (seed B), newest first, by cursor",
+            params=(
+                params.int_param("limit", low=1, high=100),
+                params.text_param("cursor", max_length=32),
+            ),
+            responses={200: MyList},
+            errors=(NotFound,),
+        ),
+        Route(
+            "POST",
+            mylist,
+            post_mylist,
+            rate_class="content",
+            summary="Add a title to the list",
+            body=AddToMyList,
+            responses={200: Ok},
+            errors=(NotFound,),
+        ),
+        Route(
+            "DELETE",
+            mylist + "/{title_id}",
+            delete_mylist,
+            rate_class="content",
+            summary="Remove a title from the list",
+            responses={200: Ok},
+            errors=(NotFound,),
+        ),
     ]
 
 

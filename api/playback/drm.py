@@ -16,17 +16,34 @@ from typing import Annotated
 import msgspec
 from cachetools import LRUCache
 
-from api.catalog.access import viewer_for
+from api import params
+from api.catalog.access import viewer_country, viewer_for
 from api.deps import Deps
 from api.downloads import service as download_service
 from api.downloads import views as download_views
-from api.errors import Forbidden, InvalidRequest, NotFound, ServiceUnavailable
-from api.http import Request, Response, Route, json_response
+from api.errors import (
+    ContentWithdrawn,
+    DownloadExpired,
+    DownloadNotFound,
+    DownloadRevoked,
+    Forbidden,
+    InvalidRequest,
+    MaturityRestricted,
+    NotAvailableInRegion,
+    NotFound,
+    ServiceUnavailable,
+    SessionNotFound,
+)
+from api.http import Param, Request, Response, Route, json_response
 from api.playback import service, signing
+from api.playback.models import AudioTrack, ClearKeyLicense, StreamingManifest, Subtitle
 from api.wire import RequestBody, ResponseBody, decode
 from media.pool import Pool
 
 LICENSE_TTL_S = 3600
+# The raw license form (a browser's Clear Key request as the body) carries the session's
+# ``license_token`` in this header; its presence selects that form.
+LICENSE_TOKEN_HEADER = "x-license-token"
 MANIFEST_TTL_S = 120
 
 
@@ -55,6 +72,18 @@ def b64url(raw: bytes) -> str:
 
 def _kid_bytes(kid: str) -> bytes:
     return base64.urlsafe_b64decode(kid + "=" * (-len(kid) % 4))
+
+
+def _requested_kids(request: bytes, field: str) -> set[bytes]:
+    """The key ids a W3C Clear Key license request (``{"kids": [...]}``) asks for."""
+    try:
+        parsed = msgspec.json.decode(request, type=ClearKeyRequest)
+        return {_kid_bytes(kid) for kid in parsed.kids}
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidRequest(
+            "The challenge is not a Clear Key license request",
+            details=f'{field}: {"" if field == "body" else "base64 of "}{{"kids": [...]}}',
+        ) from None
 
 
 class MediaKeys:
@@ -93,100 +122,152 @@ def routes(deps: Deps) -> list[Route]:
     settings = deps.settings
 
     async def license_(req: Request) -> Response:
-        body = decode(req.body, LicenseRequest)
-        try:
-            challenge = msgspec.json.decode(
-                base64.b64decode(body.challenge, validate=True), type=ClearKeyRequest
-            )
-            requested = {_kid_bytes(kid) for kid in challenge.kids}
-        except (binascii.Error, ValueError, msgspec.DecodeError):
-            raise InvalidRequest(
-                "The challenge is not a Clear Key license request",
-                details='challenge: base64 of {"kids": [...]}',
-            ) from None
-        asset_id, kind, ttl_s = await licensed(req, body)
+        """Two forms, one path. Wrapped (seed B): ``{session_id, challenge, license_token?}`` →
+        ``{license: base64(JWK set), …}``. Raw (what a browser's Clear Key CDM sends): the body
+        is the license request itself, the session's ``license_token`` comes in the
+        ``X-License-Token`` header and ``session_id`` in the query (a download's token names its
+        download, so it needs none) → the JWK set itself."""
+        raw_token = req.headers.get(LICENSE_TOKEN_HEADER)
+        if raw_token is None:
+            body = decode(req.body, LicenseRequest)
+            session_id, token = body.session_id, body.license_token
+            try:
+                request = base64.b64decode(body.challenge, validate=True)
+            except (binascii.Error, ValueError):
+                request = b""
+            requested = _requested_kids(request, "challenge")
+        else:
+            session_id, token = req.query.get("session_id") or None, raw_token.strip()
+            if not token or len(token) > 128:
+                raise InvalidRequest(
+                    "The license token header is empty or too long",
+                    details=f"{LICENSE_TOKEN_HEADER}: 1 to 128 characters",
+                )
+            if session_id is not None and len(session_id) > 64:
+                raise InvalidRequest("session_id is too long", details="session_id: at most 64")
+            requested = _requested_kids(req.body, "body")
+        asset_id, kind, ttl_s = await licensed(req, session_id, token)
         key_id, key = await keys.for_asset(asset_id)
         own_kid = bytes.fromhex(key_id)
         if requested != {own_kid}:
+            field = "challenge" if raw_token is None else "body"
             raise Forbidden(
-                "Those key ids are not this session's content", details="challenge: kids"
+                "Those key ids are not this session's content", details=f"{field}: kids"
             )
         jwks = {
             "keys": [{"kty": "oct", "kid": b64url(own_kid), "k": b64url(bytes.fromhex(key))}],
             "type": kind,
         }
+        if raw_token is not None:  # the W3C Clear Key license format, as the CDM takes it
+            return Response(body=msgspec.json.encode(jwks), headers={"Cache-Control": "no-store"})
         encoded = base64.b64encode(msgspec.json.encode(jwks)).decode()
         return json_response(
             License(license=encoded, expires_in_sec=ttl_s, key_system="org.w3.clearkey")
         )
 
-    async def licensed(req: Request, body: LicenseRequest) -> tuple[str, str, int]:
+    async def licensed(
+        req: Request, session_id: str | None, license_token: str | None
+    ) -> tuple[str, str, int]:
         """(asset, license type, lifetime): an active session's, or a live download's."""
-        if body.session_id is None:
-            if body.license_token is None:
+        if session_id is None:
+            if license_token is None:
                 raise InvalidRequest(
                     "Send session_id, or a download's license_token", details="session_id: missing"
                 )
             download = await download_service.for_license(
-                deps, caller=download_views.caller_of(deps, req), token=body.license_token
+                deps, caller=download_views.caller_of(deps, req), token=license_token
             )
             ttl_s = max(0, download.expires_ms // 1000 - int(time.time()))
             return download.asset_id, "persistent-license", ttl_s
-        session = await service.session(deps, account_id=req.account_id, session_id=body.session_id)
+        session = await service.session(deps, account_id=req.account_id, session_id=session_id)
         expected_token = signing.license_token(
             deps.media_key, session.session_id, session.account_id
         )
-        if body.license_token is not None and not hmac.compare_digest(
-            body.license_token, expected_token
-        ):
+        if license_token is not None and not hmac.compare_digest(license_token, expected_token):
             raise Forbidden(
                 "The license token does not belong to this session", details="license_token"
             )
         return session.asset_id, "temporary", LICENSE_TTL_S
 
     async def manifest(req: Request) -> Response:
-        """Seed A: the HLS manifest of an active session's asset, with its license URL and tracks."""
-        session_id = req.query.get("session_id")
-        if not session_id:
-            raise InvalidRequest(
-                "session_id is required (start a session first)", details="session_id: missing"
-            )
-        session = await service.session(deps, account_id=req.account_id, session_id=session_id)
+        """Seed A: an asset's manifests, license URL and tracks. With ``session_id`` signed for
+        that active session; without one (seed A shows no parameters) for the account and the
+        asset, after the session checks but concurrency — a license still needs a session."""
         content_id = req.path_params["content_id"]
-        if content_id not in (session.title_id, session.asset_id):
-            raise NotFound("This session plays other content", details="content_id")
-        await viewer_for(deps, req, session.profile_id)  # the profile is still the caller's
+        session_id = params.text(req, "session_id", max_length=64)
+        license_token: str | None = None
+        if session_id is not None:
+            session = await service.session(deps, account_id=req.account_id, session_id=session_id)
+            if content_id not in (session.title_id, session.asset_id):
+                raise NotFound("This session plays other content", details="content_id")
+            await viewer_for(deps, req, session.profile_id)  # the profile is still the caller's
+            asset_id, subject = session.asset_id, session.session_id
+            license_token = signing.license_token(deps.media_key, session_id, session.account_id)
+        else:
+            _, profile = await viewer_for(deps, req)  # an optional profile_id refines it
+            snapshot = await deps.catalog.ready()
+            title = service.playable_title(snapshot, content_id, profile, viewer_country(deps, req))
+            asset_id = await service.asset_to_play(deps, snapshot, title, content_id, profile)
+            subject = signing.account_subject(req.account_id)
         expires = int(time.time()) + MANIFEST_TTL_S
 
         def url(file: str) -> str:
             return signing.asset_url(
-                deps.media_key,
-                settings.media_base_url,
-                session.asset_id,
-                file,
-                session.session_id,
-                expires,
+                deps.media_key, settings.media_base_url, asset_id, file, subject, expires
             )
 
         return json_response(
-            {
-                "content_id": content_id,
-                "asset_id": session.asset_id,
-                "session_id": session.session_id,
-                "manifest_url": url("master.m3u8"),
-                "dash_manifest_url": url("manifest.mpd"),
-                "drm_license_url": f"{settings.public_base_url}/v1/drm/licenses",
-                "license_token": signing.license_token(
-                    deps.media_key, session.session_id, session.account_id
-                ),
-                "key_system": "org.w3.clearkey",
-                "expires_in_sec": MANIFEST_TTL_S,
-                "subtitles": [{"language": "en-US", "url": url("subtitles_en.vtt")}],
-                "audio_tracks": [{"language": "en-US", "codec": "aac", "url": url("audio.m3u8")}],
-            }
+            StreamingManifest(
+                content_id=content_id,
+                asset_id=asset_id,
+                session_id=session_id,
+                manifest_url=url("master.m3u8"),
+                dash_manifest_url=url("manifest.mpd"),
+                drm_license_url=f"{settings.public_base_url}/v1/drm/licenses",
+                license_token=license_token,
+                key_system="org.w3.clearkey",
+                expires_in_sec=MANIFEST_TTL_S,
+                subtitles=[Subtitle(language="en-US", url=url("subtitles_en.vtt"))],
+                audio_tracks=[AudioTrack(language="en-US", codec="aac", url=url("audio.m3u8"))],
+            )
         )
 
     return [
-        Route("POST", "/v1/drm/licenses", license_, rate_class="streaming"),
-        Route("GET", "/v1/streaming/{content_id}/manifest", manifest, rate_class="streaming"),
+        Route(
+            "POST",
+            "/v1/drm/licenses",
+            license_,
+            rate_class="streaming",
+            summary="A Clear Key license for an active session or a live download",
+            # Wrapped (seed B) → License; raw (X-License-Token set, the CDM's request as the
+            # body, session_id in the query) → the JWK set itself.
+            body=(LicenseRequest, ClearKeyRequest),
+            params=(
+                Param("X-License-Token", where="header", description="selects the raw form"),
+                params.text_param("session_id", max_length=64),
+            ),
+            responses={200: (License, ClearKeyLicense)},
+            errors=(
+                InvalidRequest,
+                Forbidden,
+                SessionNotFound,
+                DownloadNotFound,
+                DownloadRevoked,
+                DownloadExpired,
+                ContentWithdrawn,
+            ),
+        ),
+        Route(
+            "GET",
+            "/v1/streaming/{content_id}/manifest",
+            manifest,
+            rate_class="streaming",
+            summary="An asset's manifests, license URL and tracks (seed A)",
+            params=(
+                params.text_param("session_id", max_length=64),
+                params.PROFILE_ID,
+            ),
+            responses={200: StreamingManifest},
+            errors=(SessionNotFound, NotFound, NotAvailableInRegion, MaturityRestricted),
+        ),
     ]

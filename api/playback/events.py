@@ -19,10 +19,11 @@ from actors.protocol import AnalyticsEvent, PlayerEvent, Refused
 from api.activity import history
 from api.catalog.access import viewer_for
 from api.deps import Deps
-from api.errors import SessionNotFound
+from api.errors import NotFound, SessionNotFound
 from api.http import Request, Response, Route, json_response
+from api.playback.models import EventAccepted, Ok, ViewingStats
 from api.playback.service import call_shard, now_ms
-from api.wire import RequestBody, decode
+from api.wire import EpochMillis, RequestBody, decode
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=10**9)]
 PlayerEventName = Literal[
@@ -38,6 +39,25 @@ PlayerEventName = Literal[
     "end",
     "heartbeat",
 ]
+# Seed A's analytics events: a documented closed set (CONTRACT § Analytics, README); anything
+# else is 400 naming ``event_type``, so a typo in a client cannot pollute the numbers unseen.
+AnalyticsEventName = Literal[
+    "video_play",
+    "video_pause",
+    "video_resume",
+    "video_seek",
+    "video_stop",
+    "video_complete",
+    "video_buffering",
+    "video_quality_change",
+    "video_error",
+    "title_view",
+    "search",
+    "add_to_list",
+    "remove_from_list",
+    "rating",
+    "page_view",
+]
 
 
 class Metrics(RequestBody, kw_only=True):
@@ -51,7 +71,7 @@ class Metrics(RequestBody, kw_only=True):
 
 class PlaybackEventBody(RequestBody, kw_only=True):
     session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    ts_ms: Annotated[int, msgspec.Meta(ge=0)]
+    ts_ms: EpochMillis
     event: PlayerEventName
     metrics: Metrics = msgspec.field(default_factory=Metrics)
 
@@ -63,7 +83,7 @@ class AnalyticsMetadata(RequestBody, kw_only=True):
 
 
 class AnalyticsEventBody(RequestBody, kw_only=True):
-    event_type: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    event_type: AnalyticsEventName
     profile_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     content_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     timestamp: datetime
@@ -151,9 +171,33 @@ def routes(deps: Deps) -> list[Route]:
         )
 
     return [
-        Route("POST", "/v1/playback/events", playback_event, rate_class="streaming"),
-        Route("POST", "/v1/analytics/events", analytics_event, rate_class="analytics"),
         Route(
-            "GET", "/v1/analytics/viewing-stats/{profile_id}", viewing_stats, rate_class="analytics"
+            "POST",
+            "/v1/playback/events",
+            playback_event,
+            rate_class="streaming",
+            summary="Player telemetry (seed B); renews the session's lease",
+            body=PlaybackEventBody,
+            responses={202: Ok},
+            errors=(SessionNotFound,),
+        ),
+        Route(
+            "POST",
+            "/v1/analytics/events",
+            analytics_event,
+            rate_class="analytics",
+            summary="An analytics event (seed A), from a closed set of types",
+            body=AnalyticsEventBody,
+            responses={202: EventAccepted},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/analytics/viewing-stats/{profile_id}",
+            viewing_stats,
+            rate_class="analytics",
+            summary="A profile's viewing statistics (seed A)",
+            responses={200: ViewingStats},
+            errors=(NotFound,),
         ),
     ]

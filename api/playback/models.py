@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from api.wire import CountryCode, RequestBody, ResponseBody
+from api.wire import CountryCode, EpochMillis, RequestBody, ResponseBody
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Platform = Literal["tv", "web", "mobile", "tablet", "console"]
@@ -69,7 +69,7 @@ class ProgressUpdate(RequestBody, kw_only=True):
     asset_id: Id
     position_ms: Millis
     state: Literal["playing", "paused", "finished"]
-    ts_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    ts_ms: EpochMillis | None = None
     session_id: Id | None = None
 
 
@@ -89,7 +89,7 @@ class StreamingProgress(RequestBody, kw_only=True):
     duration: Seconds | None = None
     session_id: Id | None = None
     state: Literal["playing", "paused", "finished"] = "playing"
-    timestamp_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    timestamp_ms: EpochMillis | None = None
 
 
 class StreamingStop(RequestBody, kw_only=True):
@@ -100,3 +100,85 @@ class StreamingStop(RequestBody, kw_only=True):
 
 class Ok(ResponseBody):
     ok: bool = True
+
+
+class Subtitle(ResponseBody, kw_only=True):
+    language: str
+    url: str
+
+
+class AudioTrack(ResponseBody, kw_only=True):
+    language: str
+    codec: str
+    url: str
+
+
+class StreamingManifest(ResponseBody, kw_only=True):
+    """Seed A's ``GET /v1/streaming/{content_id}/manifest``. With a ``session_id`` the URLs are
+    signed for that session and ``license_token`` licenses it; without one they are signed for
+    the account and the asset, and ``license_token`` is null: a license needs a session
+    (``POST /v1/streaming/{content_id}/start``)."""
+
+    content_id: str
+    asset_id: str
+    session_id: str | None
+    manifest_url: str
+    dash_manifest_url: str
+    drm_license_url: str
+    license_token: str | None
+    key_system: str
+    expires_in_sec: int
+    subtitles: list[Subtitle]
+    audio_tracks: list[AudioTrack]
+
+
+class ClearKeyJwk(ResponseBody, kw_only=True):
+    kty: str  # "oct"
+    kid: str  # base64url, no padding
+    k: str
+
+
+class ClearKeyLicense(ResponseBody, kw_only=True):
+    """The W3C Clear Key license format (a JWK set), as the raw license form answers it."""
+
+    keys: list[ClearKeyJwk]
+    type: str  # "temporary" or "persistent-license"
+
+
+class ProgressAccepted(ResponseBody, kw_only=True):
+    """``accepted`` is false for a replayed or out-of-order update (progress never goes back)."""
+
+    ok: bool = True
+    accepted: bool
+
+
+class StreamingStarted(ResponseBody, kw_only=True):
+    """Seed A's ``POST /v1/streaming/{content_id}/start``."""
+
+    session_id: str
+    content_id: str
+    asset_id: str
+    profile_id: str
+    quality: str
+    manifest_url: str
+    drm_license_url: str
+    license_token: str
+    resume_position: int  # seconds
+    heartbeat_interval_sec: int
+
+
+class EventAccepted(ResponseBody, kw_only=True):
+    ok: bool = True
+    event_id: str
+
+
+class ViewingStats(ResponseBody, kw_only=True):
+    """Seed A's viewing statistics of a profile; times in seconds."""
+
+    profile_id: str
+    total_watch_time_seconds: int
+    titles_started: int
+    titles_finished: int
+    episodes_finished: int
+    by_genre: dict[str, int]
+    by_day: dict[str, int]  # ISO date → seconds

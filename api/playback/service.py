@@ -97,14 +97,32 @@ async def next_up(deps: Deps, title: Title, profile_id: str) -> tuple[str, int]:
     return episodes[min(following, len(episodes) - 1)], 0
 
 
+async def asset_to_play(
+    deps: Deps, snapshot: CatalogSnapshot, title: Title, content_id: str, profile: Profile | None
+) -> str:
+    """Seed A's content id names an asset, or a title: a movie's asset, a series' next-up
+    episode for the profile (its first episode when no profile is named)."""
+    if content_id in snapshot.asset_owner:
+        return content_id
+    if profile is not None:
+        return (await next_up(deps, title, profile.id))[0]
+    if title.type != "series" and title.asset_id is not None:
+        return title.asset_id
+    episodes = _episodes(title)
+    if not episodes:
+        raise NotFound("This series has no episodes yet")
+    return episodes[0]
+
+
 def playable_title(
     snapshot: CatalogSnapshot,
     title_id: str,
-    profile: Profile,
+    profile: Profile | None,
     country: str,
     declared_country: str | None = None,
 ) -> Title:
-    """Title exists and is published → available in ``country`` → within the profile's cap.
+    """Title exists and is published → available in ``country`` → within the profile's cap
+    (no profile: the account's own view, as the catalog routes show it without one).
 
     ``country`` is the one the service decided; a ``declared_country`` from the client may only
     narrow it: the title must be available in both.
@@ -118,7 +136,7 @@ def playable_title(
         if where is not None and not snapshot.available_in(pos, where):
             raise NotAvailableInRegion(f"Not available in {where}", details="country")
     title = snapshot.titles[pos]
-    if not allows(profile.maturity_rating, title.maturity_rating):
+    if profile is not None and not allows(profile.maturity_rating, title.maturity_rating):
         raise MaturityRestricted(
             f"{title.maturity_rating} is above this profile's {profile.maturity_rating}",
             details="maturity_rating",

@@ -64,6 +64,14 @@ def license_token(key: bytes, session_id: str, account_id: str) -> str:
     return "lt_" + mac.hexdigest()[:40]
 
 
+ACCOUNT_PREFIX = "ac_"
+
+
+def account_subject(account_id: str) -> str:
+    """What a manifest fetched without a session is signed for: the account (``sid``)."""
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
 DOWNLOAD_PREFIX = "dl_"
 
 

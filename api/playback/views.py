@@ -11,7 +11,14 @@ from api.activity import history
 from api.catalog.access import viewer_for
 from api.catalog.responses import Pagination
 from api.deps import Deps
-from api.errors import SessionNotFound
+from api.errors import (
+    InvalidRequest,
+    MaturityRestricted,
+    NotAvailableInRegion,
+    NotFound,
+    SessionNotFound,
+    StreamLimitReached,
+)
 from api.http import Request, Response, Route, json_response
 from api.playback import service, signing
 from api.playback.models import (
@@ -20,15 +27,19 @@ from api.playback.models import (
     Drm,
     Manifest,
     Ok,
+    ProgressAccepted,
     ProgressUpdate,
     SessionCreated,
     StreamingProgress,
     StreamingStart,
+    StreamingStarted,
     StreamingStop,
 )
 from api.wire import ResponseBody, decode, iso
 
 MANIFEST_TTL_S = 120
+# The session checks, in order: profile, title/asset, region, maturity, concurrency.
+START_ERRORS = (NotFound, NotAvailableInRegion, MaturityRestricted, StreamLimitReached)
 HEARTBEAT_INTERVAL_S = 10
 
 
@@ -116,7 +127,7 @@ def routes(deps: Deps) -> list[Route]:
             client_ts_ms=body.ts_ms,
             session_id=body.session_id,
         )
-        return json_response({"ok": True, "accepted": accepted})
+        return json_response(ProgressAccepted(accepted=accepted))
 
     async def streaming_start(req: Request) -> Response:
         body = decode(req.body, StreamingStart)
@@ -134,18 +145,18 @@ def routes(deps: Deps) -> list[Route]:
         )
         created = session_body(started)
         return json_response(
-            {
-                "session_id": created.session_id,
-                "content_id": started.title.id,
-                "asset_id": created.asset_id,
-                "profile_id": created.profile_id,
-                "quality": body.quality,
-                "manifest_url": created.manifest.url,
-                "drm_license_url": created.drm.license_server_url,
-                "license_token": created.drm.license_token,
-                "resume_position": created.resume_position_ms // 1000,
-                "heartbeat_interval_sec": HEARTBEAT_INTERVAL_S,
-            },
+            StreamingStarted(
+                session_id=created.session_id,
+                content_id=started.title.id,
+                asset_id=created.asset_id,
+                profile_id=created.profile_id,
+                quality=body.quality,
+                manifest_url=created.manifest.url,
+                drm_license_url=created.drm.license_server_url,
+                license_token=created.drm.license_token,
+                resume_position=created.resume_position_ms // 1000,
+                heartbeat_interval_sec=HEARTBEAT_INTERVAL_S,
+            ),
             status=201,
         )
 
@@ -183,7 +194,7 @@ def routes(deps: Deps) -> list[Route]:
             client_ts_ms=body.timestamp_ms,
             session_id=playing.session_id if playing else None,
         )
-        return json_response({"ok": True, "accepted": accepted})
+        return json_response(ProgressAccepted(accepted=accepted))
 
     async def streaming_stop(req: Request) -> Response:
         body = decode(req.body, StreamingStop)
@@ -247,18 +258,76 @@ def routes(deps: Deps) -> list[Route]:
         return Response(status=204)
 
     return [
-        Route("POST", "/v1/playback/sessions", create_session, rate_class="streaming"),
-        Route("PUT", "/v1/profiles/{profile_id}/progress", put_progress, rate_class="streaming"),
-        Route("POST", "/v1/streaming/{content_id}/start", streaming_start, rate_class="streaming"),
         Route(
-            "PUT", "/v1/streaming/{content_id}/progress", streaming_progress, rate_class="streaming"
+            "POST",
+            "/v1/playback/sessions",
+            create_session,
+            rate_class="streaming",
+            summary="Start a playback session (seed B): manifest, license token, lease",
+            body=CreateSession,
+            responses={201: SessionCreated},
+            errors=START_ERRORS,
         ),
-        Route("POST", "/v1/streaming/{content_id}/stop", streaming_stop, rate_class="streaming"),
-        Route("GET", "/v1/users/profiles/{profile_id}/history", get_history, rate_class="content"),
+        Route(
+            "PUT",
+            "/v1/profiles/{profile_id}/progress",
+            put_progress,
+            rate_class="streaming",
+            summary="Report the playback position (seed B); renews the session's lease",
+            body=ProgressUpdate,
+            responses={200: ProgressAccepted},
+            errors=(NotFound, InvalidRequest),
+        ),
+        Route(
+            "POST",
+            "/v1/streaming/{content_id}/start",
+            streaming_start,
+            rate_class="streaming",
+            summary="Start streaming a title or an asset (seed A)",
+            body=StreamingStart,
+            responses={201: StreamingStarted},
+            errors=START_ERRORS,
+        ),
+        Route(
+            "PUT",
+            "/v1/streaming/{content_id}/progress",
+            streaming_progress,
+            rate_class="streaming",
+            summary="Report the playback position (seed A, seconds)",
+            body=StreamingProgress,
+            responses={200: ProgressAccepted},
+            errors=(NotFound, InvalidRequest),
+        ),
+        Route(
+            "POST",
+            "/v1/streaming/{content_id}/stop",
+            streaming_stop,
+            rate_class="streaming",
+            summary="Stop a session, freeing its stream slot",
+            body=StreamingStop,
+            responses={200: Ok},
+            errors=(SessionNotFound, NotFound),
+        ),
+        Route(
+            "GET",
+            "/v1/users/profiles/{profile_id}/history",
+            get_history,
+            rate_class="content",
+            summary="The profile's viewing history, newest first",
+            params=(
+                params.int_param("page", low=1, high=10_000),
+                params.int_param("limit", low=1, high=100),
+            ),
+            responses={200: History},
+            errors=(NotFound,),
+        ),
         Route(
             "DELETE",
             "/v1/users/profiles/{profile_id}/history/{content_id}",
             delete_history,
             rate_class="content",
+            summary="Hide a title from the viewing history",
+            responses={204: None},
+            errors=(NotFound,),
         ),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.deps import Deps
+from api.errors import Conflict, InvalidRequest, NotFound, ProfileLimitReached
 from api.http import Request, Response, Route, json_response
 from api.profiles import service
 from api.profiles.cache import bump_version
@@ -56,9 +57,50 @@ def routes(deps: Deps) -> list[Route]:
 
     one = "/v1/users/profiles/{profile_id}"
     return [
-        Route("GET", "/v1/users/profiles", list_profiles, rate_class="content"),
-        Route("POST", "/v1/users/profiles", create, rate_class="content"),
-        Route("GET", one, get, rate_class="content"),
-        Route("PUT", one, update, rate_class="content"),
-        Route("DELETE", one, delete, rate_class="content"),
+        Route(
+            "GET",
+            "/v1/users/profiles",
+            list_profiles,
+            rate_class="content",
+            summary="The account's profiles",
+            responses={200: ProfileList},
+        ),
+        Route(
+            "POST",
+            "/v1/users/profiles",
+            create,
+            rate_class="content",
+            summary="Create a profile (at most 5 per account)",
+            body=CreateProfile,
+            responses={201: ProfileView},
+            errors=(InvalidRequest, NotFound, ProfileLimitReached),
+        ),
+        Route(
+            "GET",
+            one,
+            get,
+            rate_class="content",
+            summary="One of the account's profiles",
+            responses={200: ProfileView},
+            errors=(NotFound,),
+        ),
+        Route(
+            "PUT",
+            one,
+            update,
+            rate_class="content",
+            summary="Change a profile's fields (omitted ones keep their value)",
+            body=UpdateProfile,
+            responses={200: ProfileView},
+            errors=(NotFound, Conflict),
+        ),
+        Route(
+            "DELETE",
+            one,
+            delete,
+            rate_class="content",
+            summary="Delete a profile (an account keeps at least one)",
+            responses={204: None},
+            errors=(NotFound, Conflict),
+        ),
     ]

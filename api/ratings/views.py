@@ -10,6 +10,7 @@ from api.activity import trending
 from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.deps import Deps
+from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.ratings import service
 from api.wire import RequestBody, ResponseBody, decode
@@ -74,7 +75,32 @@ def routes(deps: Deps) -> list[Route]:
 
     ratings = "/v1/profiles/{profile_id}/ratings"
     return [
-        Route("POST", ratings, rate, rate_class="content"),
-        Route("GET", ratings, list_ratings, rate_class="content"),
-        Route("DELETE", ratings + "/{title_id}", unrate, rate_class="content"),
+        Route(
+            "POST",
+            ratings,
+            rate,
+            rate_class="content",
+            summary="Rate (or re-rate) a title",
+            body=RateTitle,
+            responses={200: Rated},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            ratings,
+            list_ratings,
+            rate_class="content",
+            summary="The profile's ratings",
+            responses={200: Ratings},
+            errors=(NotFound,),
+        ),
+        Route(
+            "DELETE",
+            ratings + "/{title_id}",
+            unrate,
+            rate_class="content",
+            summary="Remove a rating",
+            responses={200: Rated},
+            errors=(NotFound,),
+        ),
     ]

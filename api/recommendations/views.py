@@ -8,6 +8,7 @@ from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.catalog.snapshot import CatalogSnapshot
 from api.deps import Deps
+from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.recommendations import engine, service
 from api.wire import ResponseBody, iso, utc_now
@@ -115,7 +116,34 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
         )
 
     return [
-        Route("GET", "/v1/recommendations/trending", trending_now, rate_class="content"),
-        Route("GET", "/v1/recommendations/similar/{content_id}", similar, rate_class="content"),
-        Route("GET", "/v1/recommendations/{profile_id}", personal, rate_class="content"),
+        Route(
+            "GET",
+            "/v1/recommendations/trending",
+            trending_now,
+            rate_class="content",
+            summary="Trending titles with a confidence score",
+            params=(params.int_param("limit", low=1, high=50), params.PROFILE_ID),
+            responses={200: Recommendations},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/recommendations/similar/{content_id}",
+            similar,
+            rate_class="content",
+            summary="Titles like this one",
+            params=(params.int_param("limit", low=1, high=50), params.PROFILE_ID),
+            responses={200: Recommendations},
+            errors=(NotFound,),
+        ),
+        Route(
+            "GET",
+            "/v1/recommendations/{profile_id}",
+            personal,
+            rate_class="content",
+            summary="Personal categories for a profile",
+            params=(params.int_param("limit", low=1, high=50),),
+            responses={200: Recommendations},
+            errors=(NotFound,),
+        ),
     ]

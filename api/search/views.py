@@ -16,7 +16,7 @@ from api import params
 from api.catalog.access import viewer_for
 from api.catalog.models import TYPES
 from api.deps import Deps
-from api.errors import InvalidRequest
+from api.errors import InvalidRequest, NotFound
 from api.http import Request, Response, Route
 from api.search.index import Cursor
 from api.wire import ResponseBody, encode
@@ -111,4 +111,21 @@ def routes(deps: Deps) -> list[Route]:
         key = ("search", viewer, query, type_, limit, cursor)
         return Response(body=deps.catalog.cached(key, build, refresh=req.wants_fresh))
 
-    return [Route("GET", "/v1/search", search, rate_class="content")]
+    return [
+        Route(
+            "GET",
+            "/v1/search",
+            search,
+            rate_class="content",
+            summary="Search titles, cast, director and genre; typos and prefixes welcome",
+            params=(
+                params.text_param("q", max_length=200, required=True, description="The query"),
+                params.choice_param("type", TYPES),
+                params.int_param("limit", low=1, high=50),
+                params.text_param("cursor", description="`next_cursor` of the previous page"),
+                params.PROFILE_ID,
+            ),
+            responses={200: SearchResults},
+            errors=(NotFound,),
+        )
+    ]

@@ -121,6 +121,12 @@ async def test_series_page_has_seasons_and_union_fields(client: httpx.AsyncClien
     assert set(page["artwork"]) >= {"poster", "background"}
     seed_a = (await client.get(f"/v1/content/{series['id']}", headers=user.auth)).json()
     assert seed_a["id"] == series["id"] and seed_a["title"] == series["title"]
+    # Seed A's route speaks seed A: genre (a list), duration, seasons/episodes as counts.
+    assert seed_a["genre"] == page["genres"] and seed_a["duration"] == page["duration_s"]
+    assert seed_a["seasons"] == len(page["seasons"]) == series["seasons"]
+    assert seed_a["episodes"] == sum(len(s["episodes"]) for s in page["seasons"])
+    assert seed_a["season_details"] == page["seasons"]
+    assert seed_a["rating"] == page["maturity_rating"] and seed_a["thumbnail_url"]
     assert (await client.get("/v1/titles/t_nope", headers=user.auth)).status_code == 404
 
 

@@ -112,6 +112,15 @@ async def test_analytics_events_and_viewing_stats(client: httpx.AsyncClient) -> 
         "/v1/analytics/events", headers=user.auth, json={**event, "timestamp": "yesterday"}
     )
     assert wrong.status_code == 400 and wrong.json()["error"]["details"].startswith("timestamp")
+    # The event types are a closed set: an unknown one is refused and names the field.
+    unknown = await client.post(
+        "/v1/analytics/events",
+        headers=user.auth,
+        json={**event, "event_type": "definitely_not_an_event"},
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert unknown.json()["error"]["code"] == "INVALID_REQUEST"
+    assert unknown.json()["error"]["details"].startswith("event_type")
     other = await register(client)
     assert (
         await client.post("/v1/analytics/events", headers=other.auth, json=event)

@@ -150,8 +150,25 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
 async def test_seed_a_manifest_route_and_hls(client: httpx.AsyncClient) -> None:
     user = await register(client)
     session = await _start(client, user)
-    missing = await client.get(f"/v1/streaming/{session['title_id']}/manifest", headers=user.auth)
-    assert missing.status_code == 400
+    # Seed A shows the route with no parameters: signed for the account and the asset.
+    bare = await client.get(f"/v1/streaming/{session['title_id']}/manifest", headers=user.auth)
+    assert bare.status_code == 200, bare.text
+    sessionless = bare.json()
+    assert sessionless["session_id"] is None and sessionless["license_token"] is None
+    assert sessionless["asset_id"] == session["asset_id"]
+    assert parse_qs(urlsplit(sessionless["manifest_url"]).query)["sid"][0].startswith("ac_")
+    async with httpx.AsyncClient(timeout=30) as media:
+        dash = await media.get(sessionless["dash_manifest_url"])
+        assert dash.status_code == 200 and "<MPD" in dash.text
+    unknown = await client.get("/v1/streaming/t_nope/manifest", headers=user.auth)
+    assert unknown.status_code == 404
+    stranger = await register(client)
+    foreign = await client.get(
+        f"/v1/streaming/{session['title_id']}/manifest",
+        headers=stranger.auth,
+        params={"session_id": session["session_id"]},
+    )
+    assert foreign.status_code == 404  # another account's session
     body = (
         await client.get(
             f"/v1/streaming/{session['title_id']}/manifest",
@@ -175,6 +192,10 @@ async def test_seed_a_manifest_route_and_hls(client: httpx.AsyncClient) -> None:
         base = body["manifest_url"].split("master.m3u8")[0]
         playlist = await media.get(base + variants[0])
         assert playlist.status_code == 200 and "sig=" in playlist.text
+        # The manifest URL expires in 120 s, the URLs inside it outlive a long film.
+        outer_exp = int(parse_qs(urlsplit(body["manifest_url"]).query)["exp"][0])
+        inner_exp = int(parse_qs(urlsplit(variants[0]).query)["exp"][0])
+        assert inner_exp >= outer_exp + 3600
         vtt = await media.get(body["subtitles"][0]["url"])
         assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
     query = parse_qs(urlsplit(body["manifest_url"]).query)

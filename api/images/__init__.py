@@ -1,0 +1,1 @@
+"""Images the API hands out URLs for: title artwork and profile avatars."""
