@@ -94,53 +94,23 @@ def plan_for(streams: int, measured: dict[str, Any], a: Assumptions) -> Plan:
     )
 
 
-def _ray_service(plan: Plan, a: Assumptions) -> str:
-    return f"""```yaml
-apiVersion: ray.io/v1
-kind: RayService
-metadata:
-  name: streaming
-spec:
-  serveConfigV2: |
-    proxy_location: EveryNode
-    http_options: {{host: 0.0.0.0, port: 8000}}
-    logging_config: {{enable_access_log: false}}
-    applications:
-      - name: api
-        route_prefix: /
-        import_path: deployments.app:build
-        args: {{shard_count: {plan.shards}}}
-        deployments:
-          - name: Ingress
-            autoscaling_config:
-              min_replicas: {max(2, plan.ingress_replicas // 2)}
-              max_replicas: {plan.ingress_replicas * 2}
-              target_ongoing_requests: 64
-            max_ongoing_requests: 256
-            ray_actor_options: {{num_cpus: {a.replica_cores}}}
-  rayClusterConfig:
-    headGroupSpec:
-      template:
-        spec:
-          containers:
-            - name: ray-head
-              env: [{{name: RAY_SERVE_ENABLE_HA_PROXY, value: "1"}},
-                    {{name: RAY_SERVE_THROUGHPUT_OPTIMIZED, value: "1"}},
-                    {{name: MONGODB_URL, valueFrom: {{secretKeyRef: {{name: streaming, key: mongodb}}}}}},
-                    {{name: REDIS_URL, valueFrom: {{secretKeyRef: {{name: streaming, key: redis}}}}}}]
-    workerGroupSpecs:
-      - groupName: workers
-        replicas: {plan.nodes}
-        minReplicas: {max(1, plan.nodes // 2)}
-        maxReplicas: {plan.nodes * 2}
-        template:
-          spec:
-            containers:
-              - name: ray-worker
-                resources: {{limits: {{cpu: "{a.node_cores}", memory: 64Gi}}}}
-                env: [{{name: RAY_SERVE_ENABLE_HA_PROXY, value: "1"}},
-                      {{name: RAY_SERVE_THROUGHPUT_OPTIMIZED, value: "1"}}]
-```"""
+def _ray_service(plan: Plan, a: Assumptions) -> list[str]:
+    return [
+        "On Kubernetes the deployment is the KubeRay `RayService` in",
+        "[`deploy/kuberay/rayservice.yaml`](../deploy/kuberay/rayservice.yaml): its `serveConfigV2` carries",
+        "the same `applications:` block as `ray_config.yaml` (a test keeps them equal), with head, worker",
+        "and encoding groups, HAProxy settings and `/healthz`/`/readyz` probes, validated offline against",
+        f"KubeRay's CRD schema. For 1M streams set, in both files, `shard_count: {plan.shards}` and the Ingress to",
+        f"`autoscaling_config: {{min_replicas: {max(2, plan.ingress_replicas // 2)}, "
+        f"max_replicas: {plan.ingress_replicas * 2}, target_ongoing_requests: 64}}`",
+        f"with `ray_actor_options: {{num_cpus: {a.replica_cores}}}`, and give the `workers` group "
+        f"{plan.nodes} nodes of {a.node_cores} cores",
+        f"(`minReplicas: {max(1, plan.nodes // 2)}`, `maxReplicas: {plan.nodes * 2}`). Change "
+        "`shard_count` only with no streams in flight (see",
+        "the README). Monitoring: [`deploy/prometheus/`](../deploy/prometheus/),",
+        "[`deploy/grafana/dashboard.json`](../deploy/grafana/dashboard.json),",
+        "[runbook.md](runbook.md).",
+    ]
 
 
 def encoding_section(encode: dict[str, Any] | None, a: Assumptions) -> list[str]:
@@ -264,11 +234,7 @@ def render(measured: dict[str, Any], a: Assumptions, encode: dict[str, Any] | No
             "",
             "## The `ray_config.yaml` / KubeRay settings for 1M streams",
             "",
-            "The same `applications:` block as `ray_config.yaml`, with the counts above, in a "
-            "KubeRay `RayService` (Serve autoscaling around the planned replica count; change "
-            "`shard_count` only with no streams in flight, see the README):",
-            "",
-            _ray_service(plans[1], a),
+            *_ray_service(plans[1], a),
             "",
             *encoding_section(encode, a),
         ]
