@@ -56,6 +56,25 @@ async def first_title(client: httpx.AsyncClient, user: User, **query: str | int)
     return body["content"][0]  # type: ignore[no-any-return]
 
 
+async def start_movie_session(
+    client: httpx.AsyncClient, user: User, device_id: str = "browser"
+) -> dict[str, Any]:
+    """A seed B playback session of the first movie, on the user's first profile."""
+    profile = await first_profile(client, user)
+    movie = await first_title(client, user, type="movie")
+    made = await client.post(
+        "/v1/playback/sessions",
+        headers=user.auth,
+        json={
+            "profile_id": profile,
+            "title_id": movie["id"],
+            "device": {"device_id": device_id, "platform": "web"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    return made.json()  # type: ignore[no-any-return]
+
+
 def clear_key_challenge(kid_hex: str, kind: str = "temporary") -> str:
     """Base64 of a W3C Clear Key license request for one key id, as a player sends it."""
     kid = base64.urlsafe_b64encode(bytes.fromhex(kid_hex)).rstrip(b"=").decode()

@@ -15,25 +15,9 @@ import httpx
 import msgspec
 import pytest
 
-from tests.e2e.helpers import User, first_profile, first_title, register
+from tests.e2e.helpers import User, register, start_movie_session
 
 pytestmark = pytest.mark.e2e
-
-
-async def _start(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
-    profile = await first_profile(client, user)
-    movie = await first_title(client, user, type="movie")
-    made = await client.post(
-        "/v1/playback/sessions",
-        headers=user.auth,
-        json={
-            "profile_id": profile,
-            "title_id": movie["id"],
-            "device": {"device_id": "browser-raw", "platform": "web"},
-        },
-    )
-    assert made.status_code == 201, made.text
-    return made.json()  # type: ignore[no-any-return]
 
 
 async def _kid_hex(session: dict[str, Any]) -> str:
@@ -66,7 +50,7 @@ async def _raw_license(
 
 async def test_raw_clear_key_grant_and_refusals(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    session = await _start(client, user)
+    session = await start_movie_session(client, user, "browser-raw")
     kid_hex = await _kid_hex(session)
 
     granted = await _raw_license(client, user, session, _raw_request(kid_hex))
@@ -126,7 +110,7 @@ async def test_raw_clear_key_grant_and_refusals(client: httpx.AsyncClient) -> No
 
 async def test_raw_clear_key_refused_once_the_session_stopped(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    session = await _start(client, user)
+    session = await start_movie_session(client, user, "browser-raw")
     kid_hex = await _kid_hex(session)
     assert (await _raw_license(client, user, session, _raw_request(kid_hex))).status_code == 200
     stop = await client.post(
@@ -144,7 +128,7 @@ async def test_raw_clear_key_refused_once_the_session_stopped(client: httpx.Asyn
 async def test_the_media_origin_lets_the_web_player_read_media(client: httpx.AsyncClient) -> None:
     """The page is on the API's origin, media on another: CORS on answers and on refusals."""
     user = await register(client)
-    session = await _start(client, user)
+    session = await start_movie_session(client, user, "browser-raw")
     url = session["manifest"]["url"]
     page_origin = str(client.base_url).rstrip("/")
     async with httpx.AsyncClient(timeout=30) as media:

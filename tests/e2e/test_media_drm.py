@@ -17,38 +17,20 @@ from pymongo import MongoClient
 from api.playback import signing
 from stack.local import LocalStack
 from tests.e2e.helpers import (
-    User,
     clear_key_challenge,
     decode_errors,
-    first_profile,
-    first_title,
     register,
+    start_movie_session,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-async def _start(client: httpx.AsyncClient, user: User) -> dict[str, Any]:
-    profile = await first_profile(client, user)
-    movie = await first_title(client, user, type="movie")
-    made = await client.post(
-        "/v1/playback/sessions",
-        headers=user.auth,
-        json={
-            "profile_id": profile,
-            "title_id": movie["id"],
-            "device": {"device_id": "browser", "platform": "web"},
-        },
-    )
-    assert made.status_code == 201, made.text
-    return made.json()  # type: ignore[no-any-return]
 
 
 async def test_signed_manifest_segments_and_a_license_that_decrypts(
     stack: LocalStack, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     user = await register(client)
-    session = await _start(client, user)
+    session = await start_movie_session(client, user)
     async with httpx.AsyncClient(timeout=30) as media:
         mpd = await media.get(session["manifest"]["url"])
         assert mpd.status_code == 200, (mpd.text, session["manifest"]["url"])
@@ -149,7 +131,7 @@ async def test_signed_manifest_segments_and_a_license_that_decrypts(
 
 async def test_seed_a_manifest_route_and_hls(client: httpx.AsyncClient) -> None:
     user = await register(client)
-    session = await _start(client, user)
+    session = await start_movie_session(client, user)
     # Seed A shows the route with no parameters: signed for the account and the asset.
     bare = await client.get(f"/v1/streaming/{session['title_id']}/manifest", headers=user.auth)
     assert bare.status_code == 200, bare.text
