@@ -217,8 +217,16 @@ async def test_upload_encode_publish_play_with_an_own_key(
         mongo.close()
     assert pool is not None and kid_hex not in {c["key_id"] for c in pool["clips"]}
 
-    # The artwork the title points at is real and cacheable.
-    detail = (await client.get(f"/v1/titles/{content_id}", headers=viewer.auth)).json()
+    # The artwork the title points at is real and cacheable. (Each replica follows the catalog
+    # on its own: the one answering this may see the publish a poll after the one above.)
+    for polls in range(40):
+        titled = await client.get(f"/v1/titles/{content_id}", headers=viewer.auth)
+        if titled.status_code == 200:
+            break
+        print(f"title page not there yet ({polls}): {titled.status_code} {titled.text[:200]}")
+        await asyncio.sleep(0.5)
+    assert titled.status_code == 200, titled.text
+    detail = titled.json()
     async with httpx.AsyncClient(timeout=30) as plain:
         for url in (detail["artwork"]["poster"], detail["artwork"]["background"]):
             image = await plain.get(url)
