@@ -84,16 +84,7 @@ class LocalStack:
         haproxy_dir = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
         saved = data_dir / "ports.json"
         if keep_ports and saved.exists():
-            chosen = json.loads(saved.read_text())
-            ray: dict[str, Any] = {
-                k: tuple(v) if isinstance(v, list) else v for k, v in chosen["ray"].items()
-            }
-            ports, mongo, redis, media = (
-                RayPorts(**ray),
-                chosen["mongo"],
-                chosen["redis"],
-                chosen["media"],
-            )
+            ports, mongo, redis, media = _saved_ports(saved)
         else:
             ports, mongo, redis, media = private_ports(), free_port(), free_port(), free_port()
             if keep_ports:
@@ -391,3 +382,19 @@ class LocalStack:
         """Private stacks only: drop Ray's temp dir (logs included) once no longer needed."""
         for path in self.scratch_dirs:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _saved_ports(saved: Path) -> tuple[RayPorts, int, int, int]:
+    """The ports a ``keep_ports`` stack picked once: Ray's, MongoDB's, Redis's, the origin's."""
+    chosen = json.loads(saved.read_text())
+    ray: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in chosen["ray"].items()
+    }
+    return RayPorts(**ray), chosen["mongo"], chosen["redis"], chosen["media"]
+
+
+def kept_ports(data_dir: Path) -> set[int]:
+    """Every single port a ``keep_ports`` stack on ``data_dir`` binds again on each start (the
+    ports the OS assigns a process, different every time, are not among them)."""
+    ports, mongo, redis, media = _saved_ports(data_dir / "ports.json")
+    return set(ports.named().values()) | {mongo, redis, media}
