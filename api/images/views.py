@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from dataclasses import dataclass
 
-import msgspec
 from cachetools import LRUCache, TTLCache
 
 from api.catalog.models import Title
@@ -23,6 +23,7 @@ from api.deps import Deps
 from api.errors import NotFound
 from api.http import Media, Param, Request, Response, Route
 from api.images import render
+from api.storage import read_media_pool
 from media.ingest.publish import read_pointer
 from media.pool import Pool, still_key
 
@@ -38,12 +39,23 @@ UPLOADED_TTL_S = 300
 _AVATAR = re.compile(r"^([A-Za-z0-9_-]{1,64})\.png$")
 
 
-def _image(req: Request, body: bytes, content_type: str) -> Response:
-    etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
-    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag}
-    if req.headers.get("if-none-match") == etag:
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image's bytes and its ``ETag``, hashed once when it is cached, not per request."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Image:
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+
+
+def _image(req: Request, image: Image, content_type: str) -> Response:
+    headers = {"Cache-Control": CACHE_CONTROL, "ETag": image.etag}
+    if req.headers.get("if-none-match") == image.etag:
         return Response(status=304, headers=headers, content_type=content_type)
-    return Response(body=body, content_type=content_type, headers=headers)
+    return Response(body=image.body, content_type=content_type, headers=headers)
 
 
 class Artwork:
@@ -51,14 +63,14 @@ class Artwork:
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
-        self._drawn: LRUCache[tuple[str, str, str], bytes] = LRUCache(maxsize=1024)
-        self._uploaded: TTLCache[tuple[str, str], bytes | None] = TTLCache(
+        self._drawn: LRUCache[tuple[str, str, str], Image] = LRUCache(maxsize=1024)
+        self._uploaded: TTLCache[tuple[str, str], Image | None] = TTLCache(
             maxsize=1024, ttl=UPLOADED_TTL_S
         )
         self._stills: dict[str, bytes | None] = {}
         self._pool: Pool | None = None
 
-    async def image(self, title: Title, file: str) -> bytes:
+    async def image(self, title: Title, file: str) -> Image:
         kind, still = ARTWORK_FILES[file]
         asset_id = title.asset_id or next(
             (e.asset_id for s in title.seasons for e in s.episodes), None
@@ -70,10 +82,10 @@ class Artwork:
         name_hash = hashlib.sha256(title.name.encode()).hexdigest()[:12]
         key = (title.id, name_hash, file)
         if key not in self._drawn:
-            self._drawn[key] = await self._draw(title, asset_id, kind, name_hash, file)
+            self._drawn[key] = Image.of(await self._draw(title, asset_id, kind, name_hash, file))
         return self._drawn[key]
 
-    async def _from_upload(self, asset_id: str, file: str) -> bytes | None:
+    async def _from_upload(self, asset_id: str, file: str) -> Image | None:
         key = (asset_id, file)
         if key not in self._uploaded:
             store = self._deps.store
@@ -82,7 +94,7 @@ class Artwork:
             if pointer is not None:
                 with contextlib.suppress(FileNotFoundError):
                     image = await store.get(pointer.prefix + file)
-            self._uploaded[key] = image
+            self._uploaded[key] = None if image is None else Image.of(image)
         return self._uploaded[key]
 
     async def _draw(
@@ -107,10 +119,9 @@ class Artwork:
     async def _still(self, asset_id: str) -> bytes | None:
         """A frame of the demo clip the asset plays (None before the pool was packaged)."""
         if self._pool is None:
-            doc = await self._deps.db.media_pool.find_one({"_id": "pool"}, projection={"_id": 0})
-            if doc is None:
+            self._pool = await read_media_pool(self._deps.db)
+            if self._pool is None:
                 return None
-            self._pool = msgspec.convert(doc, Pool)
         key = still_key(self._pool.clip_for(asset_id))
         if key not in self._stills:
             try:
@@ -122,7 +133,7 @@ class Artwork:
 
 def routes(deps: Deps) -> list[Route]:
     artwork = Artwork(deps)
-    avatars: LRUCache[str, bytes] = LRUCache(maxsize=4096)
+    avatars: LRUCache[str, Image] = LRUCache(maxsize=4096)
 
     async def title_artwork(req: Request) -> Response:
         file = req.path_params["file"]
@@ -138,7 +149,7 @@ def routes(deps: Deps) -> list[Route]:
             raise NotFound("No such avatar")
         profile_id = found[1]
         if profile_id not in avatars:
-            avatars[profile_id] = await asyncio.to_thread(render.avatar, profile_id)
+            avatars[profile_id] = Image.of(await asyncio.to_thread(render.avatar, profile_id))
         return _image(req, avatars[profile_id], "image/png")
 
     return [

@@ -37,6 +37,7 @@ from api.errors import (
 from api.http import Param, Request, Response, Route, json_response
 from api.playback import service, signing
 from api.playback.models import AudioTrack, ClearKeyLicense, StreamingManifest, Subtitle
+from api.storage import read_media_pool
 from api.wire import RequestBody, ResponseBody, decode
 from media.pool import Pool
 
@@ -110,10 +111,9 @@ class MediaKeys:
 
     async def pool(self) -> Pool:
         if self._pool is None:
-            doc = await self._deps.db.media_pool.find_one({"_id": "pool"}, projection={"_id": 0})
-            if doc is None:
+            self._pool = await read_media_pool(self._deps.db)
+            if self._pool is None:
                 raise ServiceUnavailable("No packaged media yet; run the media packaging")
-            self._pool = msgspec.convert(doc, Pool)
         return self._pool
 
 
@@ -137,14 +137,12 @@ def routes(deps: Deps) -> list[Route]:
                 request = b""
             requested = _requested_kids(request, "challenge")
         else:
-            session_id, token = req.query.get("session_id") or None, raw_token.strip()
+            session_id, token = params.text(req, "session_id", max_length=64), raw_token.strip()
             if not token or len(token) > 128:
                 raise InvalidRequest(
                     "The license token header is empty or too long",
                     details=f"{LICENSE_TOKEN_HEADER}: 1 to 128 characters",
                 )
-            if session_id is not None and len(session_id) > 64:
-                raise InvalidRequest("session_id is too long", details="session_id: at most 64")
             requested = _requested_kids(req.body, "body")
         asset_id, kind, ttl_s = await licensed(req, session_id, token)
         key_id, key = await keys.for_asset(asset_id)
