@@ -290,8 +290,15 @@ class LocalStack:
         stall_s: float | None = None,
         catalog_s: float | None = None,
         every_s: float = 5.0,
+        streak: int | None = None,
     ) -> None:
-        """Until ``/readyz`` answers 200, saying what it reports every ``every_s``.
+        """Until ``/readyz`` answers 200 ``streak`` times in a row, saying what it reports every
+        ``every_s``.
+
+        One 200 is one replica's answer: HAProxy spreads the polls over the Ingress replicas
+        (least connections, round robin among equals), and each replica warms its catalog on
+        its own. ``streak`` defaults to twice the replicas Serve runs, so every replica has
+        answered 200 before the stack says ready (CI once saw the banner's next request 503).
 
         Fails at once if a component died; otherwise only when nothing progressed (no answer
         or check result not seen before) for ``stall_s`` (``STACK_READY_STALL_S``, 120 s), or,
@@ -303,16 +310,24 @@ class LocalStack:
             stall_s = float(os.environ.get("STACK_READY_STALL_S", "120"))
         if catalog_s is None:
             catalog_s = float(os.environ.get("STACK_CATALOG_LOAD_S", "900"))
+        if streak is None:
+            streak = 2 * self._ingress_replicas()
         started = last_progress = last_said = time.monotonic()
         seen: set[str] = set()
         summary = "no answer yet"
+        in_a_row = 0
         while True:
             self.check_alive()
             status, summary, failing = self.readyz()
             now = time.monotonic()
             if status == 200:
-                say(f"/readyz answered 200 after {now - started:.0f}s")
-                return
+                in_a_row += 1
+                if in_a_row >= streak:
+                    say(f"/readyz answered 200 after {now - started:.0f}s ({streak} in a row)")
+                    return
+                time.sleep(0.05)
+                continue
+            in_a_row = 0
             if summary not in seen:
                 seen.add(summary)
                 last_progress = now
@@ -329,6 +344,22 @@ class LocalStack:
                     f"{self.ray_temp_dir}/session_latest/logs"
                 )
             time.sleep(0.5)
+
+    def _ingress_replicas(self) -> int:
+        """Replicas of the application at ``/`` (Serve's view; 2 if it cannot say)."""
+        if self.head is None:
+            return 2
+        try:
+            apps = self.head.applications()
+        except (OSError, ValueError):
+            return 2
+        count = sum(
+            len(deployment.get("replicas", []))
+            for app in apps.values()
+            if app.get("route_prefix") == "/"
+            for deployment in app.get("deployments", {}).values()
+        )
+        return max(count, 1) if count else 2
 
     def _serve_status(self) -> str:
         """`` (Serve: app DEPLOYING)`` unless every application is RUNNING; raises if one

@@ -82,7 +82,9 @@ def test_stop_then_start_back_to_back_leaves_nothing_behind(tmp_path: Path) -> N
                 line.split("(temp dir ")[1].split(")")[0] for line in lines if "(temp dir " in line
             )
             base_urls.add(base_url)
-            assert httpx.get(f"{base_url}/readyz", timeout=30).status_code == 200
+            for _ in range(4):  # "ready" means every Ingress replica is, whichever answers
+                readyz = httpx.get(f"{base_url}/readyz", timeout=30)
+                assert readyz.status_code == 200, f"cycle {cycle}: {readyz.text}"
             family = psutil.Process(proc.pid).children(recursive=True)
 
             stopping = time.monotonic()

@@ -239,12 +239,25 @@ def test_wait_ready_reports_what_readyz_says_and_waits_while_the_catalog_loads(
 ) -> None:
     stack, handler = readyz
     loading = _not_ready(catalog="not ready: catalog loading: 4000 titles read")
-    handler.answers = [loading] * 6 + [(200, {"status": "ready", "checks": {}})]
+    ready = (200, {"status": "ready", "checks": {}})
+    handler.answers = [loading] * 6 + [ready]
     said: list[str] = []
     # No new answer for longer than stall_s, but the catalog is what is missing: keep waiting.
     stack.wait_ready(said.append, stall_s=0.5, catalog_s=30, every_s=0.5)
     assert any("catalog loading: 4000 titles read" in line for line in said), said
     assert said[-1].startswith("/readyz answered 200")
+
+
+def test_wait_ready_wants_every_replica_ready_not_just_one(
+    readyz: tuple[LocalStack, type[_Readyz]],
+) -> None:
+    stack, handler = readyz
+    ready = (200, {"status": "ready", "checks": {}})
+    loading = _not_ready(catalog="not ready: catalog loading: 10 titles read")
+    # Two replicas answering in turn, one still loading: a lone 200 is not the stack ready.
+    handler.answers = [ready, loading, ready, loading, ready, ready, ready, ready, ready]
+    stack.wait_ready(lambda _: None, stall_s=5, catalog_s=30, streak=4)
+    assert len(handler.answers) == 1  # it read through the loading answers to a streak of 4
 
 
 def test_wait_ready_fails_when_nothing_progresses(
