@@ -8,6 +8,8 @@ coordinator decides whether to re-run the stage.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -23,10 +25,31 @@ LIGHT_CPUS = 0.25
 MAX_RETRIES = 2
 _RETRY: dict[str, Any] = {"max_retries": MAX_RETRIES, "retry_exceptions": [work.TransientError]}
 
-probe_source = ray.remote(num_cpus=LIGHT_CPUS, **_RETRY)(work.probe_source)
-split_source = ray.remote(num_cpus=LIGHT_CPUS, **_RETRY)(work.split_source)
-encode_chunk = ray.remote(num_cpus=ENCODE_CPUS, **_RETRY)(work.encode_chunk)
-encode_audio_track = ray.remote(num_cpus=ENCODE_CPUS, **_RETRY)(work.encode_audio_track)
-package_renditions = ray.remote(num_cpus=ENCODE_CPUS, **_RETRY)(work.package_renditions)
-make_thumbnails = ray.remote(num_cpus=ENCODE_CPUS, **_RETRY)(work.make_thumbnails)
-clear_work = ray.remote(num_cpus=LIGHT_CPUS, **_RETRY)(work.clear_work)
+# A custom Ray resource only the encoding nodes declare (KubeRay's `encoding` group starts
+# with `resources: {"encode": 16}`; deploy/kuberay/rayservice.yaml): with it set, ingest work
+# never takes CPUs the API's replicas on the other nodes need, and waiting tasks are what
+# makes the Ray autoscaler add encoding pods. Unset (``make run``), any node with a free CPU.
+# Read where the tasks are defined: every Ray process of a cluster gets the same environment.
+ENCODE_RESOURCE = os.environ.get("ENCODE_NODE_RESOURCE", "").strip()
+
+
+def _task(fn: Callable[..., Any], cpus: float) -> Any:
+    options: dict[str, Any] = {
+        "num_cpus": cpus,
+        # Spread over the nodes rather than filling the submitting node first (Ray's default
+        # packs tasks locally until its CPUs run out): a chunk fan-out wants every node.
+        "scheduling_strategy": "SPREAD",
+        **_RETRY,
+    }
+    if ENCODE_RESOURCE:
+        options["resources"] = {ENCODE_RESOURCE: cpus}
+    return ray.remote(**options)(fn)
+
+
+probe_source = _task(work.probe_source, LIGHT_CPUS)
+split_source = _task(work.split_source, LIGHT_CPUS)
+encode_chunk = _task(work.encode_chunk, ENCODE_CPUS)
+encode_audio_track = _task(work.encode_audio_track, ENCODE_CPUS)
+package_renditions = _task(work.package_renditions, ENCODE_CPUS)
+make_thumbnails = _task(work.make_thumbnails, ENCODE_CPUS)
+clear_work = _task(work.clear_work, LIGHT_CPUS)

@@ -188,6 +188,16 @@ def test_an_encoding_group_fits_the_encode_tasks(service: dict[str, Any]) -> Non
     assert cpus >= tasks.ENCODE_CPUS
     limits = _container(group)["resources"]["limits"]
     assert float(limits["cpu"]) >= cpus
+    # The custom resource the ingest tasks ask for (ENCODE_NODE_RESOURCE) is on this group
+    # only: uploads never take the API workers' CPUs, and waiting tasks scale this group.
+    env = {e["name"]: e.get("value") for e in _container(group)["env"]}
+    resource = env["ENCODE_NODE_RESOURCE"]
+    for name, other in _groups(service).items():
+        declared = json.loads(json.loads(other["rayStartParams"].get("resources", '"{}"')))
+        if name == "encoding":
+            assert declared == {resource: cpus}
+        else:
+            assert resource not in declared, name
 
 
 def test_metrics_service_selects_the_pods_on_the_scraped_ports(service: dict[str, Any]) -> None:
