@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,11 +79,14 @@ class Tally:
     rate_limited: int = 0
     other_4xx: int = 0
     examples: list[str] = field(default_factory=list)
+    _shown: Counter[str] = field(default_factory=Counter, repr=False)
 
     def count(self, what: str, detail: str) -> None:
         self.requests += 1
         setattr(self, what, getattr(self, what) + 1)
-        if what not in ("ok", "retry_503", "rate_limited") and len(self.examples) < 8:
+        # A few of each kind, so the first burst of one kind does not hide the others.
+        if what not in ("ok", "retry_503", "rate_limited") and self._shown[what] < 3:
+            self._shown[what] += 1
             self.examples.append(detail)
 
 
@@ -176,6 +180,7 @@ class Chaos:
         self.say = say
         self.viewers: list[Viewer] = []
         self.probe_accounts: list[dict[str, Any]] = []
+        self.viewer_accounts: list[str] = []
         self.tally = Tally()
         self.client = httpx.AsyncClient(
             base_url=stack.base_url,
@@ -226,6 +231,7 @@ class Chaos:
                 provision, self.stack, max(1, probes), "basic", Path(tmp) / "p.json"
             )
         self.viewers = [Viewer(a["access_token"], a["profile_id"]) for a in viewers]
+        self.viewer_accounts = [a["account_id"] for a in viewers]
         browse = await self.client.get(
             "/v1/content/browse", headers=self.viewers[0].auth, params={"limit": 50}
         )
