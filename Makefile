@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e lint bench bench-encode chaos soak clean web fuzz deploy-check
+.PHONY: run test unit e2e lint bench bench-encode chaos resize soak clean web fuzz deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ chaos: $(STAMP)  ## kill -9 a replica, a shard, Redis, MongoDB, then a whole sec
 
 fuzz: $(STAMP)  ## schemathesis, ~10,000 cases over every operation of /v1/openapi.json → docs/fuzz.md
 	$(PY) -m loadtest.fuzz --examples $(or $(EXAMPLES),120)
+
+resize: $(STAMP)  ## shard_count 2 -> 3 -> 2 by `serve deploy` while viewers play → docs/resize.md
+	$(PY) -m loadtest.resize
 
 soak: $(STAMP)  ## viewer suite at half of capacity for MINUTES (30), RSS + journals → docs/soak.*
 	$(PY) -m loadtest.soak --minutes $(or $(MINUTES),30)

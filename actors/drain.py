@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -21,14 +22,19 @@ from ray.actor import ActorHandle
 
 from actors.pool import NAMESPACE
 
+SHARD_NAME = re.compile(r"shard-\d+")  # shard actors (not the shard-director)
+
 
 def shard_handles(address: str) -> list[ActorHandle[Any]]:
     """Join the cluster at ``address`` as a driver and find every shard actor."""
     ray.init(address=address, namespace=NAMESPACE, logging_level=logging.ERROR, log_to_driver=False)
     names = sorted(
-        actor["name"]
-        for actor in ray.util.list_named_actors(all_namespaces=True)
-        if actor["namespace"] == NAMESPACE and actor["name"].startswith("shard-")
+        (
+            actor["name"]
+            for actor in ray.util.list_named_actors(all_namespaces=True)
+            if actor["namespace"] == NAMESPACE and SHARD_NAME.fullmatch(actor["name"])
+        ),
+        key=lambda name: int(name.rpartition("-")[2]),
     )
     return [ray.get_actor(name, namespace=NAMESPACE) for name in names]
 

@@ -135,8 +135,13 @@ class Done(Result, tag="ok", kw_only=True):
     progress: Progress | None = None
 
 
+SHARD_MOVING = "SHARD_MOVING"  # the account's state is moving between shards (a resize)
+WRONG_SHARD = "WRONG_SHARD"  # another shard owns the account under the current ring
+REROUTE = frozenset({SHARD_MOVING, WRONG_SHARD})  # refusals about routing, not the request
+
+
 class Refused(Result, tag="refused", kw_only=True):
-    code: str  # STREAM_LIMIT_REACHED | SESSION_NOT_FOUND
+    code: str  # STREAM_LIMIT_REACHED | SESSION_NOT_FOUND | one of REROUTE
     active: list[Session] = msgspec.field(default_factory=list)
 
 

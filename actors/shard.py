@@ -1,10 +1,15 @@
-"""The shard actor: one of a fixed pool, owning the live playback state of the accounts hashed to it.
+"""The shard actor: one of a pool, owning the live playback state of the accounts hashed to it.
 
 Per batch (one call per shard per group commit): apply every op synchronously on
 :class:`~actors.state.ShardState`, write what changed to the Redis journal in one pipeline, and
 only then answer, so an acknowledged update survives this process dying. Every few seconds the
 dirty progress goes to MongoDB in one bulk write and its journal entries are dropped. A
 restarted shard (Ray restarts it under the same name) replays its journal before serving.
+
+Which accounts are its own is the :class:`~actors.routing.Ring` in Redis; a request for an
+account that is not (a replica routing by an older ring) or that is moving to another shard
+during a resize is refused, never applied. The resize itself (begin → export → adopt →
+release → commit) is driven by :mod:`actors.director`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pymongo.errors import BulkWriteError
 from actors import channel
 from actors.metrics import shard_metrics
 from actors.protocol import (
+    SHARD_MOVING,
+    WRONG_SHARD,
     AnyOp,
     AnyResult,
     Heartbeat,
@@ -34,7 +41,8 @@ from actors.protocol import (
     decode_ops,
     encode,
 )
-from actors.state import Changes, ProgressKey, ShardState, progress_field
+from actors.routing import RING_KEY, Ring, load_ring
+from actors.state import Changes, Handoff, ProgressKey, ShardState, progress_field
 from api.activity import trending
 from api.activity.history import progress_id
 from api.config import Settings
@@ -88,9 +96,11 @@ def progress_update(entry: Progress) -> UpdateOne:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class ShardActor:
-    def __init__(self, index: int, count: int) -> None:
+    def __init__(self, index: int) -> None:
         self.index = index
-        self.count = count
+        # Read from Redis with the journal; None until the director first writes one (a shard
+        # placed before the first deploy): every request is refused until then.
+        self.ring: Ring | None = None
         self.started_at = time.time()
         settings = Settings.from_env()
         # An actor process has no log handler of its own: records go to stderr, which Ray
@@ -112,6 +122,8 @@ class ShardActor:
         self.recovered: asyncio.Task[None] | None = None
         self.background: asyncio.Task[None] | None = None
         self.flush_lock = asyncio.Lock()
+        self.writes: set[asyncio.Future[None]] = set()  # journal writes of batches in flight
+        self.handoff_decoder = msgspec.msgpack.Decoder(Handoff)
         self.host: str = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         self.secret = secrets.token_bytes(16)
         self.server: asyncio.Server | None = None
@@ -146,6 +158,7 @@ class ShardActor:
         return channel.Endpoint(self.host, port, self.secret)
 
     async def _recover(self) -> None:
+        self.ring = load_ring(await self.redis.get(RING_KEY))
         sessions: dict[bytes, bytes] = await self.redis.hgetall(self.sessions_key)  # type: ignore[assignment]
         progress: dict[bytes, bytes] = await self.redis.hgetall(self.progress_key)  # type: ignore[assignment]
         self.state.restore(
@@ -166,15 +179,102 @@ class ShardActor:
         await self._ready()
         ops = decode_ops(payload)
         changes = Changes()
-        results = [self.state.apply(op, changes) for op in ops]
+        results = [self._apply_owned(op, changes) for op in ops]
         if self.write_through and changes.progress:
             await self._write_through(changes)
         if changes:
-            await self._journal(changes)
+            # Tracked, so a resize's export waits for what batches already decided.
+            write = asyncio.ensure_future(self._journal(changes))
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+            await write
         self.stats["batches"] += 1
         self.stats["ops"] += len(ops)
         self._observe(ops, results)
         return encode(results)
+
+    def _apply_owned(self, op: AnyOp, changes: Changes) -> AnyResult:
+        if self.ring is None:
+            return Refused(code=SHARD_MOVING)
+        match self.ring.ownership(op.account_id, self.index):
+            case "mine":
+                return self.state.apply(op, changes)
+            case "moving":  # frozen until its new shard has it: the ingress answers 503
+                return Refused(code=SHARD_MOVING)
+            case "elsewhere":  # the sender routed by an older ring: it re-reads and re-sends
+                return Refused(code=WRONG_SHARD)
+
+    # -- online resize (driven by actors.director) ----------------------------------------------
+
+    async def begin(self, ring: Ring) -> None:
+        """A resize starts: requests for accounts that change owner are refused from now on."""
+        await self._ready()
+        self.ring = ring
+
+    def _leaving(self, account_id: str) -> bool:
+        return self.ring is not None and self.ring.owner(account_id) != self.index
+
+    def _owner(self, account_id: str) -> int:
+        assert self.ring is not None
+        return self.ring.owner(account_id)
+
+    async def export(self) -> dict[int, bytes]:
+        """Everything this shard holds for accounts another shard owns under the ring, by new
+        owner (msgpack :class:`~actors.state.Handoff`). A copy: nothing is dropped until
+        :meth:`release`, so a director that dies mid-move loses nothing and simply repeats."""
+        await self._ready()
+        if self.writes:  # batches decided before begin(): their journal writes land first
+            await asyncio.gather(*list(self.writes), return_exceptions=True)
+        handoff = self.state.handoff(self._leaving)
+        by_owner: dict[int, Handoff] = {}
+        for session in handoff.sessions:
+            by_owner.setdefault(self._owner(session.account_id), Handoff()).sessions.append(session)
+        for kind in ("dirty", "clean"):
+            for entry in getattr(handoff, kind):
+                part = by_owner.setdefault(self._owner(entry.account_id), Handoff())
+                getattr(part, kind).append(entry)
+        return {owner: self.encoder.encode(part) for owner, part in by_owner.items()}
+
+    async def adopt(self, payload: bytes) -> int:
+        """Take over accounts another shard hands off, journaled before the answer (the
+        sender drops its copy only after that). Returns the sessions adopted."""
+        await self._ready()
+        handoff = self.handoff_decoder.decode(payload)
+        self.state.adopt(handoff)
+        changes = Changes()
+        for session in handoff.sessions:
+            changes.put_session(session)
+        for entry in handoff.dirty:
+            changes.progress[(entry.profile_id, entry.asset_id)] = entry
+        if changes:
+            await self._journal(changes)
+        return len(handoff.sessions)
+
+    async def release(self) -> dict[str, Any]:
+        """After the new owners adopted them: drop the exported accounts here, and from the
+        journal, so a restart does not bring them back."""
+        await self._ready()
+        handoff = self.state.release(self._leaving)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if handoff.sessions:
+                pipe.hdel(self.sessions_key, *(s.session_id for s in handoff.sessions))
+            fields = [progress_field((e.profile_id, e.asset_id)) for e in handoff.dirty]
+            if fields:
+                pipe.hdel(self.progress_key, *fields)
+            await pipe.execute()
+        accounts = {s.account_id for s in handoff.sessions}
+        accounts |= {e.account_id for e in handoff.dirty + handoff.clean}
+        return {
+            "sessions": len(handoff.sessions),
+            "progress": len(handoff.dirty),
+            "clean": len(handoff.clean),
+            "accounts": sorted(accounts),
+        }
+
+    async def commit(self, ring: Ring) -> None:
+        """The resize is done: ``ring`` is stable and every account is served again."""
+        await self._ready()
+        self.ring = ring
 
     def _observe(self, ops: list[AnyOp], results: list[AnyResult]) -> None:
         metrics = shard_metrics(self.index)
@@ -308,6 +408,7 @@ class ShardActor:
         await self._ready()
         return {
             "index": self.index,
+            "epoch": -1 if self.ring is None else self.ring.epoch,
             "pid": os.getpid(),
             "uptime_s": time.time() - self.started_at,
             "sessions": len(self.state.sessions),

@@ -7,7 +7,10 @@ logic here makes it testable without a cluster.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import msgspec
 
 from actors.protocol import (
     AnalyticsEvent,
@@ -55,6 +58,17 @@ class Changes:
 
     def __bool__(self) -> bool:
         return bool(self.sessions or self.ended or self.progress or self.events or self.plays)
+
+
+class Handoff(msgspec.Struct, kw_only=True):
+    """One shard's state for the accounts it hands to another during a resize."""
+
+    sessions: list[Session] = msgspec.field(default_factory=list)
+    dirty: list[Progress] = msgspec.field(default_factory=list)  # not yet in MongoDB
+    clean: list[Progress] = msgspec.field(default_factory=list)  # cached for ordering checks
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.dirty or self.clean)
 
 
 @dataclass
@@ -300,6 +314,49 @@ class ShardState:
             case GetSession():
                 session = self._owned(op.account_id, op.session_id, op.now_ms)
                 return Done(session=session) if session else Refused(code="SESSION_NOT_FOUND")
+
+    # -- moving accounts to another shard (online resize) ----------------------------------
+
+    def handoff(self, leaving: Callable[[str], bool]) -> Handoff:
+        """A copy of everything held for the accounts ``leaving`` names: their sessions (with
+        their leases) and their buffered progress, split by whether MongoDB has it yet."""
+        handoff = Handoff()
+        handoff.sessions = [s for s in self.sessions.values() if leaving(s.account_id)]
+        for key, entry in self.buffer.items():
+            if leaving(entry.account_id):
+                (handoff.dirty if key in self.dirty else handoff.clean).append(entry)
+        return handoff
+
+    def release(self, leaving: Callable[[str], bool]) -> Handoff:
+        """Drop what :meth:`handoff` copied, once the new owner has it; returns what went."""
+        gone = self.handoff(leaving)
+        for session in gone.sessions:
+            self._remove(session.session_id)
+        for entry in gone.dirty + gone.clean:
+            key = (entry.profile_id, entry.asset_id)
+            self.buffer.pop(key, None)
+            self.dirty.discard(key)
+            self.persisted.pop(key, None)
+        return gone
+
+    def adopt(self, handoff: Handoff) -> None:
+        """Take over what another shard handed off; a replayed hand-off changes nothing (a
+        newer entry for the same key, e.g. from an earlier attempt, wins)."""
+        for session in handoff.sessions:
+            if session.session_id not in self.sessions:
+                self._add(session)
+        for entry, dirty in [(e, True) for e in handoff.dirty] + [
+            (e, False) for e in handoff.clean
+        ]:
+            key = (entry.profile_id, entry.asset_id)
+            current = self.buffer.get(key)
+            if current is not None and current.client_ts_ms > entry.client_ts_ms:
+                continue
+            self.buffer[key] = entry
+            if dirty:
+                self.dirty.add(key)
+            else:
+                self.persisted[key] = entry
 
     def restore(self, sessions: list[Session], progress: list[Progress], now_ms: int) -> None:
         """After a restart: the journal's live sessions and its unflushed progress."""

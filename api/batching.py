@@ -52,6 +52,13 @@ class Batcher(Generic[T, R]):
     def queue_lengths(self) -> list[int]:
         return [len(queue) for queue in self._queues]
 
+    def grow(self, destinations: int) -> None:
+        """At least this many destinations from now on (e.g. shards added by a resize)."""
+        for _ in range(destinations - len(self._queues)):
+            self._queues.append([])
+            self._timers.append(None)
+            self._in_flight.append(0)
+
     async def call(self, destination: int, item: T) -> R:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()

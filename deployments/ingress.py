@@ -18,8 +18,10 @@ from starlette.responses import Response as StarletteResponse
 
 from actors import ingest as ingest_actor
 from actors.client import GroupCommit
+from actors.director import director
 from actors.metrics import ingress_metrics
 from actors.pool import ShardPool
+from actors.routing import RING_KEY
 from api.app import App
 from api.config import RuntimeConfig, Settings
 from api.deps import Deps
@@ -34,8 +36,9 @@ class Ingress:
     def __init__(self, shard_count: int) -> None:
         settings = Settings.from_env()
         self.deps = Deps.build(settings)
-        self.shards = ShardPool(shard_count)
-        self.deps.shards = GroupCommit(self.shards.send, shard_count)
+        self.shard_count = shard_count
+        self.shards = ShardPool(read_ring=lambda: self.deps.redis.get(RING_KEY))
+        self.deps.shards = GroupCommit(self.shards.send, self.shards)
         self.ingest = ingest_actor.coordinator()
         self.deps.wake_ingest = self._wake_ingest
         self.metrics = ingress_metrics()
@@ -56,6 +59,10 @@ class Ingress:
         runtime = msgspec.convert(user_config, RuntimeConfig)
         self.deps.reconfigure(runtime)
         route_app_logs(runtime.log_level)
+        if self.shards.ring is None:
+            # The ring with this deployment's shard count: a `serve deploy` that changed
+            # args.shard_count resizes the pool here, online, before this replica serves.
+            self.shards.use(await director().ensure.remote(self.shard_count))
         # Serve calls this at start, on the replica's event loop: warm the catalog snapshot now
         # rather than on the first request.
         self.deps.catalog.start()

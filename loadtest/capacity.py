@@ -106,8 +106,8 @@ def _ray_service(plan: Plan, a: Assumptions) -> list[str]:
         f"with `ray_actor_options: {{num_cpus: {a.replica_cores}}}`, and give the `workers` group "
         f"{plan.nodes} nodes of {a.node_cores} cores",
         f"(`minReplicas: {max(1, plan.nodes // 2)}`, `maxReplicas: {plan.nodes * 2}`). Change "
-        "`shard_count` only with no streams in flight (see",
-        "the README). Monitoring: [`deploy/prometheus/`](../deploy/prometheus/),",
+        '`shard_count` online with `serve deploy` (README, "Resizing the shard pool";',
+        "[resize.md](resize.md)). Monitoring: [`deploy/prometheus/`](../deploy/prometheus/),",
         "[`deploy/grafana/dashboard.json`](../deploy/grafana/dashboard.json),",
         "[runbook.md](runbook.md).",
     ]

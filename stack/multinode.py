@@ -330,20 +330,15 @@ def _place_shards(count: int, nodes: list[str], attempts: int = 5) -> list[str]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from actors.pool import NAMESPACE
-    from actors.shard import ShardActor
+    from actors.pool import shard_actor
 
     placed: list[str] = []
     for index in range(count):
         node_id, _, ip = nodes[index % len(nodes)].partition("=")
         for attempt in range(attempts):
-            shard = ShardActor.options(  # type: ignore[attr-defined]
-                name=f"shard-{index}-of-{count}",
-                namespace=NAMESPACE,
-                lifetime="detached",
-                get_if_exists=True,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
-            ).remote(index, count)
+            shard = shard_actor(
+                index, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True)
+            )
             host = ray.get(shard.endpoint.remote(), timeout=90).host
             if host == ip or attempt == attempts - 1:
                 placed.append(host)
@@ -356,11 +351,11 @@ def _place_shards(count: int, nodes: list[str], attempts: int = 5) -> list[str]:
 def _endpoints(count: int) -> list[tuple[str, int]]:
     import ray
 
-    from actors.pool import NAMESPACE
+    from actors.pool import NAMESPACE, shard_name
 
     found: list[tuple[str, int]] = []
     for index in range(count):
-        shard = ray.get_actor(f"shard-{index}-of-{count}", namespace=NAMESPACE)
+        shard = ray.get_actor(shard_name(index), namespace=NAMESPACE)
         endpoint: Any = ray.get(shard.endpoint.remote(), timeout=30)
         found.append((endpoint.host, endpoint.port))  # never the secret
     return found

@@ -95,7 +95,6 @@ def routes(deps: Deps) -> list[Route]:
         body = decode(req.body, PlaybackEventBody)
         result = await call_shard(
             deps,
-            req.account_id,
             PlayerEvent(
                 account_id=req.account_id,
                 now_ms=now_ms(),
@@ -120,7 +119,6 @@ def routes(deps: Deps) -> list[Route]:
         metadata = {k: v for k, v in msgspec.structs.asdict(body.metadata).items() if v is not None}
         await call_shard(
             deps,
-            req.account_id,
             AnalyticsEvent(
                 account_id=req.account_id,
                 now_ms=now_ms(),

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from actors.client import ShardUnavailable
 from actors.protocol import (
+    REROUTE,
     AnyOp,
     AnyResult,
     Done,
@@ -27,7 +28,6 @@ from actors.protocol import (
     StartSession,
     StopSession,
 )
-from actors.routing import shard_of
 from api.accounts.models import STREAM_LIMIT
 from api.activity import history, trending
 from api.catalog.models import Title
@@ -52,13 +52,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def call_shard(deps: Deps, account_id: str, op: AnyOp) -> AnyResult:
+async def call_shard(deps: Deps, op: AnyOp) -> AnyResult:
+    """``op`` decided by its account's shard; 503 (with Retry-After) while it cannot be."""
     if deps.shards is None:
         raise ServiceUnavailable("Playback is not available on this replica")
     try:
-        return await deps.shards.call(shard_of(account_id, deps.shards.shard_count), op)
+        result = await deps.shards.call(op)
     except ShardUnavailable:
         raise ServiceUnavailable("Playback state is recovering; retry shortly") from None
+    if isinstance(result, Refused) and result.code in REROUTE:
+        raise ServiceUnavailable("Playback state is moving between shards; retry shortly")
+    return result
 
 
 def asset_duration_ms(title: Title, asset_id: str) -> int | None:
@@ -177,7 +181,6 @@ async def start(
         raise NotFound("That asset is not part of this title", details="asset_id")
     result = await call_shard(
         deps,
-        principal.account_id,
         StartSession(
             account_id=principal.account_id,
             now_ms=now_ms(),
@@ -239,7 +242,6 @@ async def progress(
     arrival = now_ms()
     result = await call_shard(
         deps,
-        account_id,
         Heartbeat(
             account_id=account_id,
             now_ms=arrival,
@@ -263,7 +265,7 @@ async def progress(
 
 async def _session_op(deps: Deps, account_id: str, op: GetSession | StopSession) -> Session:
     """Send a get or stop; the account's active session it found, or 404."""
-    result = await call_shard(deps, account_id, op)
+    result = await call_shard(deps, op)
     if not isinstance(result, Done) or result.session is None:
         raise SessionNotFound()
     return result.session

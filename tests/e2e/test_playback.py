@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from actors.pool import shard_name
 from actors.routing import shard_of
 from stack.local import LocalStack
 from tests.e2e.helpers import User, first_title, register
@@ -311,7 +312,7 @@ async def test_progress_ordering_continue_watching_and_history(client: httpx.Asy
 
 def _kill_shard(stack: LocalStack, account_id: str) -> None:
     """SIGKILL the process of the shard that owns the account (a crash, not a shutdown)."""
-    name = f"shard-{shard_of(account_id, SHARDS)}-of-{SHARDS}"
+    name = shard_name(shard_of(account_id, SHARDS))
     script = (
         "import os, signal, ray; "
         f"ray.init(address='127.0.0.1:{stack.ports.gcs}', namespace='streaming', logging_level=40); "
