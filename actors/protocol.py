@@ -130,6 +130,7 @@ class Result(msgspec.Struct, tag_field="result"):
 class Done(Result, tag="ok", kw_only=True):
     session: Session | None = None
     accepted: bool = True  # False: an older (or replayed) progress update, ignored
+    finished: bool = False  # this update made the asset watched (once, not every beat past 95 %)
     # A started session's asset as the shard last heard of it: fresher than MongoDB, which a
     # still-playing position reaches only every PROGRESS_PERSIST_S.
     progress: Progress | None = None

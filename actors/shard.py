@@ -304,6 +304,8 @@ class ShardActor:
                 pipe.rpush(self.events_key, *(self.encoder.encode(e) for e in changes.events))
             for title_id in changes.plays:  # rides along: no round trip of its own per start
                 trending.add_to(pipe, title_id, "play")
+            for title_id in changes.finishes:
+                trending.add_to(pipe, title_id, "finish")
             if changes.progress:
                 pipe.hset(
                     self.progress_key,

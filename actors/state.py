@@ -47,6 +47,7 @@ class Changes:
     progress: dict[ProgressKey, Progress] = field(default_factory=dict)
     events: list[dict[str, object]] = field(default_factory=list)  # stored in bulk, in order
     plays: list[str] = field(default_factory=list)  # title ids of sessions started (trending)
+    finishes: list[str] = field(default_factory=list)  # title ids just watched (trending)
 
     def put_session(self, session: Session) -> None:
         self.ended.discard(session.session_id)
@@ -57,7 +58,14 @@ class Changes:
         self.ended.add(session_id)
 
     def __bool__(self) -> bool:
-        return bool(self.sessions or self.ended or self.progress or self.events or self.plays)
+        return bool(
+            self.sessions
+            or self.ended
+            or self.progress
+            or self.events
+            or self.plays
+            or self.finishes
+        )
 
 
 class Handoff(msgspec.Struct, kw_only=True):
@@ -162,6 +170,7 @@ class ShardState:
         key = (op.profile_id, op.asset_id)
         current = self.buffer.get(key)
         accepted = current is None or op.client_ts_ms > current.client_ts_ms
+        finished = False
         if accepted:
             watched = op.state == "finished" or (
                 op.duration_ms > 0 and op.position_ms >= WATCHED_FRACTION * op.duration_ms
@@ -182,12 +191,16 @@ class ShardState:
             self.buffer[key] = entry
             self.dirty.add(key)
             changes.progress[key] = entry
+            # The transition, seen here once: later beats past 95 % are not new finishes.
+            finished = watched and (current is None or not current.watched)
+            if finished:
+                changes.finishes.append(op.title_id)
         session = self._session_for(op)
         if session is not None:
             if accepted:
                 session.position_ms, session.state = op.position_ms, op.state
             self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
-        return Done(session=session, accepted=accepted)
+        return Done(session=session, accepted=accepted, finished=finished)
 
     def _session_for(self, op: Heartbeat) -> Session | None:
         if op.session_id is not None:

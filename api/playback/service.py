@@ -29,7 +29,7 @@ from actors.protocol import (
     StopSession,
 )
 from api.accounts.models import STREAM_LIMIT
-from api.activity import history, trending
+from api.activity import history
 from api.catalog.models import Title
 from api.catalog.snapshot import CatalogSnapshot
 from api.deps import Deps
@@ -257,8 +257,7 @@ async def progress(
         ),
     )
     assert isinstance(result, Done)
-    if result.accepted and (state == "finished" or position_ms >= 0.95 * duration_ms):
-        await trending.record(deps.redis, title.id, "finish")
+    if result.finished:  # the shard saw this update make the asset watched (and counted it)
         await history.record_cowatch(deps.db, deps.redis, profile_id=profile_id, title_id=title.id)
     return result.accepted
 

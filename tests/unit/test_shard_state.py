@@ -100,6 +100,21 @@ def test_watched_at_finished_or_past_95_percent() -> None:
     assert shard.buffer[("p", "a")].watched
 
 
+def test_a_finish_is_counted_once_not_on_every_heartbeat_past_95_percent() -> None:
+    shard = ShardState()
+    finished = []
+    for ts, position in ((1, 90_000), (2, 95_000), (3, 96_000), (4, 99_000), (5, 100_000)):
+        changes = Changes()
+        result = shard.apply(beat(ts=ts, position=position), changes)
+        assert isinstance(result, Done)
+        finished.append((result.finished, changes.finishes))
+    # Only the update that made the asset watched is a finish (trending, co-watching).
+    assert finished == [(False, []), (True, ["t"]), (False, []), (False, []), (False, [])]
+    replayed = Changes()
+    result = shard.apply(beat(ts=2, position=95_000), replayed)  # an old update again
+    assert isinstance(result, Done) and not result.finished and not replayed.finishes
+
+
 def test_flush_keeps_entries_updated_meanwhile_dirty() -> None:
     shard = ShardState()
     shard.apply(beat(ts=1, position=1), Changes())
