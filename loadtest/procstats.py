@@ -19,6 +19,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("hello replica", "ServeReplica:hello"),
     ("shard actor", "ray::ShardActor"),
     ("ingest coordinator", "ray::IngestCoordinator"),
+    ("shard director", "ray::ShardDirector"),
     ("haproxy", "haproxy"),
     ("mongodb", "secantusd"),
     ("redis", "redis-server"),
