@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e lint bench bench-encode chaos resize soak clean web fuzz deploy-check
+.PHONY: run test unit e2e lint bench bench-encode chaos resize autoscale soak clean web fuzz deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ fuzz: $(STAMP)  ## schemathesis, ~10,000 cases over every operation of /v1/opena
 
 resize: $(STAMP)  ## shard_count 2 -> 3 -> 2 by `serve deploy` while viewers play → docs/resize.md
 	$(PY) -m loadtest.resize
+
+autoscale: $(STAMP)  ## Ingress under autoscaling_config through a Locust ramp → docs/autoscaling.md, .png
+	$(PY) -m loadtest.autoscale
 
 soak: $(STAMP)  ## viewer suite at half of capacity for MINUTES (30), RSS + journals → docs/soak.*
 	$(PY) -m loadtest.soak --minutes $(or $(MINUTES),30)

@@ -102,7 +102,9 @@ def _ray_service(plan: Plan, a: Assumptions) -> list[str]:
         "and encoding groups, HAProxy settings and `/healthz`/`/readyz` probes, validated offline against",
         f"KubeRay's CRD schema. For 1M streams set, in both files, `shard_count: {plan.shards}` and the Ingress to",
         f"`autoscaling_config: {{min_replicas: {max(2, plan.ingress_replicas // 2)}, "
-        f"max_replicas: {plan.ingress_replicas * 2}, target_ongoing_requests: 64}}`",
+        f"max_replicas: {plan.ingress_replicas * 2}, target_ongoing_requests: 4, "
+        "upscale_delay_s: 5, downscale_delay_s: 60, look_back_period_s: 15}` "
+        "([autoscaling.md](autoscaling.md))",
         f"with `ray_actor_options: {{num_cpus: {a.replica_cores}}}`, and give the `workers` group "
         f"{plan.nodes} nodes of {a.node_cores} cores",
         f"(`minReplicas: {max(1, plan.nodes // 2)}`, `maxReplicas: {plan.nodes * 2}`). Change "

@@ -55,6 +55,9 @@ class LocalStack:
     # summed), and encode tasks (num_cpus=1 each) get one slot per real core on top of that.
     num_cpus: int = max(2, os.cpu_count() or 2) + SERVE_CPUS
     user_config: dict[str, Any] | None = None
+    # Fields set on deployments of ray_config.yaml at deploy (see ``write_config``), e.g. an
+    # ``autoscaling_config`` for ``"api/Ingress"`` in place of its ``num_replicas``.
+    deployment_overrides: dict[str, dict[str, Any]] | None = None
     catalog_titles: int = int(os.environ.get("DEMO_CATALOG_TITLES", "5000"))
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: list[Managed] = field(default_factory=list)
@@ -231,6 +234,7 @@ class LocalStack:
             http_port=self.ports.http,
             user_config=self.user_config,
             http_host=self.http_host,
+            deployment_overrides=self.deployment_overrides,
         )
         self.head.deploy(config, check=self.check_alive)
         self.wait_ready(say)

@@ -683,12 +683,17 @@ def write_config(
     http_port: int,
     user_config: dict[str, Any] | None = None,
     http_host: str | None = None,
+    deployment_overrides: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """A copy of ``ray_config.yaml`` with this stack's port and any runtime overrides.
 
     ``http_host``: where every node's proxy and replica listen (``127.0.0.1`` in the file:
     one machine; a cluster of several needs an address other nodes reach, e.g. ``0.0.0.0``,
-    because each node's HAProxy forwards to replicas on every node)."""
+    because each node's HAProxy forwards to replicas on every node).
+
+    ``deployment_overrides``: fields to set on deployments, keyed ``"<app>/<deployment>"``
+    (e.g. ``{"api/Ingress": {"num_replicas": None, "autoscaling_config": {...}}}``); a value
+    of ``None`` removes the field. A key naming no deployment of the file raises ``KeyError``."""
     config = yaml.safe_load(source.read_text())
     config.setdefault("http_options", {})["port"] = http_port
     if http_host is not None:
@@ -698,5 +703,24 @@ def write_config(
             for deployment in app.get("deployments", []):
                 if "user_config" in deployment:
                     deployment["user_config"] = {**deployment["user_config"], **user_config}
+    for key, fields_ in (deployment_overrides or {}).items():
+        app_name, _, name = key.partition("/")
+        found = next(
+            (
+                deployment
+                for app in config["applications"]
+                if app.get("name") == app_name
+                for deployment in app.get("deployments", [])
+                if deployment.get("name") == name
+            ),
+            None,
+        )
+        if found is None:
+            raise KeyError(f"{source} has no deployment {name!r} in application {app_name!r}")
+        for field_name, value in fields_.items():
+            if value is None:
+                found.pop(field_name, None)
+            else:
+                found[field_name] = value
     target.write_text(yaml.safe_dump(config, sort_keys=False))
     return target
