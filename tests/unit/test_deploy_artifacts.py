@@ -276,8 +276,10 @@ def test_promql_names_are_found() -> None:
 def test_every_queried_metric_is_defined_by_the_code_or_ray() -> None:
     defined = catalog.defined_metrics()
     assert "api_requests_total" in defined and "shard_active_streams" in defined
-    known = catalog.service_names() | catalog.ray_own_names()
     queried = catalog.queried_names()
+    known = catalog.service_names() | catalog.ray_own_names() | catalog.haproxy_own(queried)
+    assert "haproxy_backend_response_errors_total" in known  # IngressReplicaErrorsHigh
+    assert not catalog.haproxy_own(["haproxy_backend_made_up_total", "ray_actors"])
     unknown = {name: sorted(where) for name, where in queried.items() if name not in known}
     assert not unknown, f"queried metrics nothing defines: {unknown}"
 
