@@ -95,8 +95,11 @@ class ShardDirector:
                 ring = await self._move(moving)
             elif not self.swept:
                 # State a shard holds for accounts it does not own (a journal written under an
-                # older routing): hand it over like a resize would.
-                await self._hand_over(ring, [shard_actor(i) for i in range(ring.count)])
+                # older routing): hand it over like a resize would, once every shard knows the
+                # ring (one placed before the first deploy has none yet).
+                shards = [shard_actor(i) for i in range(ring.count)]
+                await asyncio.gather(*(shard.commit.remote(ring) for shard in shards))
+                await self._hand_over(ring, shards)
             self.swept = True
             # Every shard of the ring exists and routes by it (one placed before the first
             # deploy knows no ring yet).
