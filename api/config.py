@@ -12,6 +12,8 @@ from pathlib import Path
 
 import msgspec
 
+from api.shedding import SheddingConfig
+
 
 class ConfigError(RuntimeError):
     """A setting is present but unusable: fail loudly at start-up, not on the first request."""
@@ -24,7 +26,7 @@ class RateBudget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window_s: int
 
 
-def _default_budgets() -> dict[str, RateBudget]:
+def default_budgets() -> dict[str, RateBudget]:
     # Seed A's budgets: auth 10/min, content 1000/h, streaming 100/min, analytics 500/h.
     return {
         "auth": RateBudget(10, 60),
@@ -37,10 +39,11 @@ def _default_budgets() -> dict[str, RateBudget]:
 class RuntimeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Settings an SRE may change without a redeploy (Serve ``user_config``)."""
 
-    rate_limits: dict[str, RateBudget] = msgspec.field(default_factory=_default_budgets)
+    rate_limits: dict[str, RateBudget] = msgspec.field(default_factory=default_budgets)
     rate_limits_enabled: bool = True
     log_level: str = "INFO"
     token_cache_size: int = 100_000
+    shedding: SheddingConfig = msgspec.field(default_factory=SheddingConfig)
 
 
 def _env(name: str, default: str) -> str:
@@ -59,7 +62,7 @@ def _env_int(name: str, default: int) -> int:
 
 def _parse_budgets(raw: str) -> dict[str, RateBudget]:
     """``auth=10/60,content=1000/3600`` overrides the named classes, keeps the others."""
-    budgets = _default_budgets()
+    budgets = default_budgets()
     for item in filter(None, (part.strip() for part in raw.split(","))):
         try:
             name, spec = item.split("=", 1)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from api.batching import Batcher
-from api.config import RateBudget
+from api.config import RateBudget, default_budgets
 from api.errors import RateLimited, Unauthorized
 
 # KEYS: window counter, [revocation key, [profiles version key]]. Returns {count, version}:
@@ -72,7 +72,9 @@ class RateLimiter:
         self.configure(budgets, enabled)
 
     def configure(self, budgets: dict[str, RateBudget], enabled: bool) -> None:
-        self._budgets = dict(budgets)
+        # A user_config naming only some classes changes those; the others keep seed A's
+        # budgets (a class left without one would fail every request of its routes).
+        self._budgets = {**default_budgets(), **budgets}
         self._enabled = enabled
 
     async def hit(

@@ -50,3 +50,12 @@ async def test_admit_reads_the_accounts_profiles_version(deps: Deps) -> None:
     second = await limiter.admit("content", account_id=account, family="f", version_key=key)
     assert (first.profiles_version, second.profiles_version) == (0, 1)
     assert second.state is not None and second.state.remaining == 3
+
+
+async def test_a_runtime_config_naming_some_classes_keeps_the_others(deps: Deps) -> None:
+    limiter = RateLimiter(deps.redis, {"auth": RateBudget(3, 60)})
+    limiter.configure({"streaming": RateBudget(10**9, 60)}, True)  # as a load test sets it
+    content = await limiter.hit("content", secrets.token_hex(4))  # seed A's budget, no error
+    assert content is not None and content.limit == 1000
+    streaming = await limiter.hit("streaming", secrets.token_hex(4))
+    assert streaming is not None and streaming.limit == 10**9
