@@ -62,6 +62,15 @@ class IngressMetrics:
         self.downloads_active = Gauge(
             "downloads_active", "downloads holding a license (every replica reports the total)", ()
         )
+        self.shed = Counter(
+            "api_shed_total",
+            "requests refused by priority load shedding (api/shedding.py), by route priority",
+            ("priority",),
+        )
+        self.in_flight = Gauge("api_in_flight", "requests in this replica's pipeline", ())
+        self.loop_lag = Gauge(
+            "api_loop_lag_ms", "how late this replica's event loop runs (recent worst, ms)", ()
+        )
         self.catalog_skipped = Gauge(
             "catalog_skipped",
             "catalog change entries and title documents this replica could not read and skipped",

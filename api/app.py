@@ -19,6 +19,7 @@ from api import openapi
 from api.auth import views as auth_views
 from api.catalog import admin as catalog_admin
 from api.catalog import views as catalog_views
+from api.config import RuntimeConfig
 from api.deps import Deps
 from api.downloads import views as download_views
 from api.errors import (
@@ -43,6 +44,7 @@ from api.profiles import views as profile_views
 from api.ratings import views as rating_views
 from api.recommendations import views as recommendation_views
 from api.search import views as search_views
+from api.shedding import Priority, Shedder
 from api.web import views as web_views
 from api.wire import encode, iso, utc_now
 
@@ -96,9 +98,11 @@ class App:
         extra_checks: Mapping[str, health_views.Check] | None = None,
         extra_routes: Iterable[Route] = (),
         observe: Observer | None = None,
+        on_shed: Callable[[Priority], None] | None = None,
     ) -> None:
         self.deps = deps
         self.observe = observe
+        self.shedder = Shedder(on_shed)
         checks = {
             **health_views.dependency_checks(deps),
             "catalog": deps.catalog.check,
@@ -136,7 +140,21 @@ class App:
             return False
         return route.streams_body
 
+    def reconfigure(self, runtime: RuntimeConfig) -> None:
+        self.deps.reconfigure(runtime)
+        self.shedder.configure(runtime.shedding)
+
     async def handle(self, req: Request) -> Response:
+        shedder = self.shedder
+        if not shedder.lag.running:
+            shedder.lag.start()  # on the loop that serves: the lag it measures is this one's
+        shedder.in_flight += 1
+        try:
+            return await self._handle(req)
+        finally:
+            shedder.in_flight -= 1
+
+    async def _handle(self, req: Request) -> Response:
         req.request_id = request_id_for(req.headers)
         template, code = "unmatched", ""
         try:
@@ -144,6 +162,10 @@ class App:
                 raise PayloadTooLarge(f"Bodies are limited to {MAX_BODY_BYTES} bytes")
             route, req.path_params = self.router.match(req.method, req.path)
             template = route.template
+            if not self.shedder.admit(route.priority):  # before auth, decoding, any store call
+                raise ServiceUnavailable(
+                    "Overloaded: this request was shed to keep playback going; retry shortly"
+                )
             if route.auth != "none":
                 principal = self.deps.tokens.verify_access(bearer_token(req.headers))
                 if route.auth == "admin" and principal.role != "admin":

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from api import wire
 from api.errors import ApiError, MethodNotAllowed, NotFound
+from api.shedding import Priority
 
 Auth = Literal["none", "user", "admin"]
 
@@ -110,6 +111,9 @@ class Route:
     handler: Handler
     auth: Auth = "user"
     rate_class: str | None = None
+    # Which requests an overloaded replica refuses first (api/shedding.py): "critical" never,
+    # "high" only past the high bar, "low" first.
+    priority: Priority = "low"
     # The handler reads ``Request.stream`` itself (uploads); other routes get the whole body,
     # capped at the app's body limit.
     streams_body: bool = False

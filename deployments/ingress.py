@@ -43,7 +43,10 @@ class Ingress:
         self.deps.wake_ingest = self._wake_ingest
         self.metrics = ingress_metrics()
         self.app = App(
-            self.deps, extra_checks={"actors": self.shards.ping_all}, observe=self._count
+            self.deps,
+            extra_checks={"actors": self.shards.ping_all},
+            observe=self._count,
+            on_shed=self._shed,
         )
 
     async def _wake_ingest(self) -> None:
@@ -55,9 +58,12 @@ class Ingress:
         if (download := download_views.metric_event(route, method, status, code)) is not None:
             self.metrics.downloads.inc(1, {"event": download[0], "outcome": download[1]})
 
+    def _shed(self, priority: str) -> None:
+        self.metrics.shed.inc(1, {"priority": priority})
+
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         runtime = msgspec.convert(user_config, RuntimeConfig)
-        self.deps.reconfigure(runtime)
+        self.app.reconfigure(runtime)
         route_app_logs(runtime.log_level)
         if self.shards.ring is None:
             # The ring with this deployment's shard count: a `serve deploy` that changed
@@ -72,6 +78,9 @@ class Ingress:
         # alive. Restarting replicas because MongoDB is down would not bring MongoDB back;
         # /readyz reports dependencies to the load balancer instead.
         commit = self.deps.shards
+        shedder = self.app.shedder
+        self.metrics.in_flight.set(shedder.in_flight)
+        self.metrics.loop_lag.set(shedder.lag.lag_ms)
         if commit is not None:  # health checks run every few seconds: a cheap sampling point
             for shard, length in enumerate(commit.queue_lengths()):
                 self.metrics.queue.set(length, {"shard": str(shard)})

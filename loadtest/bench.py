@@ -587,6 +587,16 @@ def shard_memory_section() -> list[str]:
     ]
 
 
+def shedding_section(docs: Path) -> list[str]:
+    """The priority-shedding run (``loadtest.shedding_bench``, run first by ``make bench``)."""
+    report = docs / "shedding.md"
+    if not report.exists():
+        return ["## Priority load shedding", "", "Not measured: run `make bench` (it runs "
+                "`python -m loadtest.shedding_bench` first)."]  # fmt: skip
+    body = report.read_text().splitlines()[1:]  # its own title becomes a section
+    return ["## Priority load shedding", *body, f"(From [{report.name}]({report.name}).)"]
+
+
 def search_section(sizes: str) -> list[str]:
     """In-process search latency (no HTTP), at each catalog size: the index alone."""
     from loadtest.search_bench import measure
@@ -696,6 +706,8 @@ def render(
         *viewers_section(viewers),
         "",
         *shard_memory_section(),
+        "",
+        *shedding_section(ROOT / "docs"),
         "",
         *search_section(args.search_sizes),
         "",

@@ -235,6 +235,7 @@ def routes(deps: Deps) -> list[Route]:
             "POST",
             "/v1/drm/licenses",
             license_,
+            priority="critical",
             rate_class="streaming",
             summary="A Clear Key license for an active session or a live download",
             # Wrapped (seed B) → License; raw (X-License-Token set, the CDM's request as the
@@ -259,6 +260,7 @@ def routes(deps: Deps) -> list[Route]:
             "GET",
             "/v1/streaming/{content_id}/manifest",
             manifest,
+            priority="critical",
             rate_class="streaming",
             summary="An asset's manifests, license URL and tracks (seed A)",
             params=(
