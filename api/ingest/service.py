@@ -361,8 +361,11 @@ async def retry(deps: Deps, content_id: str) -> ProcessingStatus:
     )
     if reset.modified_count == 0:
         raise Conflict("The job changed meanwhile", details="status")
+    # The answer describes what the retry did (queued), read before the coordinator is woken:
+    # read after, it was sometimes already "processing" (CI saw it once).
+    queued = await status(deps, job.id)
     await _wake(deps)
-    return await status(deps, job.id)
+    return queued
 
 
 async def delete_media(deps: Deps, title_id: str) -> None:
