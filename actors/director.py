@@ -43,7 +43,8 @@ LAST_MOVE_KEY = "shards:last_move"  # the last resize's MoveReport, JSON (for SR
 
 
 class MoveReport(msgspec.Struct, kw_only=True):
-    """What the last resize did (``status()``; the resize benchmark reports it)."""
+    """What the last resize did, kept in Redis under :data:`LAST_MOVE_KEY` (``make resize``
+    reports it)."""
 
     from_count: int
     to_count: int
@@ -72,7 +73,6 @@ class ShardDirector:
         self.redis = redis_client(settings)
         self.lock = asyncio.Lock()
         self.swept = False  # foreign state looked for since this process started
-        self.last: MoveReport | None = None
 
     async def ensure(self, count: int) -> bytes:
         """The ring with ``count`` shards, resizing to it first if needed; returns it encoded."""
@@ -106,12 +106,6 @@ class ShardDirector:
             await asyncio.gather(*(shard_actor(i).commit.remote(ring) for i in range(ring.count)))
             return dump_ring(ring)
 
-    async def ring(self) -> bytes | str | None:
-        return await self.redis.get(RING_KEY)
-
-    async def status(self) -> dict[str, Any]:
-        return {"last_move": None if self.last is None else msgspec.to_builtins(self.last)}
-
     async def _move(self, moving: Ring) -> Ring:
         assert moving.moving_from is not None
         began = time.monotonic()
@@ -129,7 +123,6 @@ class ShardDirector:
         for index, shard in enumerate(shards[stable.count :], start=stable.count):
             await self._retire(index, shard)
             report.retired += 1
-        self.last = report
         await self.redis.set(LAST_MOVE_KEY, msgspec.json.encode(report))
         log.warning(
             "resize %d -> %d done in %.2fs: %d accounts, %d sessions, %d progress entries moved",

@@ -225,15 +225,8 @@ class ShardActor:
         await self._ready()
         if self.writes:  # batches decided before begin(): their journal writes land first
             await asyncio.gather(*list(self.writes), return_exceptions=True)
-        handoff = self.state.handoff(self._leaving)
-        by_owner: dict[int, Handoff] = {}
-        for session in handoff.sessions:
-            by_owner.setdefault(self._owner(session.account_id), Handoff()).sessions.append(session)
-        for kind in ("dirty", "clean"):
-            for entry in getattr(handoff, kind):
-                part = by_owner.setdefault(self._owner(entry.account_id), Handoff())
-                getattr(part, kind).append(entry)
-        return {owner: self.encoder.encode(part) for owner, part in by_owner.items()}
+        parts = self.state.handoff(self._leaving).split(self._owner)
+        return {owner: self.encoder.encode(part) for owner, part in parts.items()}
 
     async def adopt(self, payload: bytes) -> int:
         """Take over accounts another shard hands off, journaled before the answer (the

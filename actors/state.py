@@ -78,6 +78,21 @@ class Handoff(msgspec.Struct, kw_only=True):
     def __bool__(self) -> bool:
         return bool(self.sessions or self.dirty or self.clean)
 
+    def split(self, owner_of: Callable[[str], int]) -> dict[int, Handoff]:
+        """This hand-off in parts, by the shard that owns each account."""
+        parts: dict[int, Handoff] = {}
+
+        def part(account_id: str) -> Handoff:
+            return parts.setdefault(owner_of(account_id), Handoff())
+
+        for session in self.sessions:
+            part(session.account_id).sessions.append(session)
+        for entry in self.dirty:
+            part(entry.account_id).dirty.append(entry)
+        for entry in self.clean:
+            part(entry.account_id).clean.append(entry)
+        return parts
+
 
 @dataclass
 class ShardState:

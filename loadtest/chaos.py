@@ -53,7 +53,7 @@ from pymongo import MongoClient
 
 from api.activity.history import progress_id
 from loadtest.provision import provision_into
-from stack.local import LocalStack
+from stack.local import LocalStack, private_stack
 from stack.stores import StoreKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,6 +304,22 @@ class Chaos:
 
     # -- racing starts --------------------------------------------------------------------------
 
+    async def renew(self, account: dict[str, Any], session: dict[str, Any], position: int) -> bool:
+        """One heartbeat of a probe account's session (renewing its lease); True on a 200."""
+        response = await self.request(
+            "PUT",
+            f"/v1/profiles/{account['profile_id']}/progress",
+            headers={"Authorization": f"Bearer {account['access_token']}"},
+            json={
+                "title_id": session["title_id"],
+                "asset_id": session["asset_id"],
+                "position_ms": position,
+                "state": "playing",
+                "session_id": session["session_id"],
+            },
+        )
+        return response is not None and response.status_code == 200
+
     async def race(self, account: dict[str, Any], deadline_s: float = 90.0) -> tuple[int, str]:
         """``racers`` devices of one basic account start at once and retry until answered.
 
@@ -324,19 +340,7 @@ class Chaos:
             while not settled.is_set():
                 await asyncio.sleep(min(2.0, ttl_s / 3))
                 position += STEP_MS
-                response = await self.request(
-                    "PUT",
-                    f"/v1/profiles/{account['profile_id']}/progress",
-                    headers=auth,
-                    json={
-                        "title_id": session["title_id"],
-                        "asset_id": session["asset_id"],
-                        "position_ms": position,
-                        "state": "playing",
-                        "session_id": session["session_id"],
-                    },
-                )
-                if response is not None and response.status_code == 200:
+                if await self.renew(account, session, position):
                     renewed[-1] = time.monotonic()
 
         async def device(index: int) -> None:
@@ -682,17 +686,8 @@ STACK_ENV = {"LEASE_TTL_S": "6", "PROGRESS_FLUSH_S": "1", "PROGRESS_PERSIST_S": 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for name in ("MONGODB_URL", "REDIS_URL"):
-        os.environ.pop(name, None)  # the faults kill embedded stores: never an external one
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-        stack = LocalStack.private(Path(tmp), extra_env=STACK_ENV)
-        print(f"starting a private stack in {tmp}", flush=True)
-        try:
-            stack.start(say=lambda line: print(f"[stack] {line}", flush=True))
-            results = run_on(stack, args, say=lambda line: print(line, flush=True))
-        finally:
-            stack.stop(say=lambda line: None)
-            stack.remove_scratch()
+    with private_stack("chaos-", extra_env=STACK_ENV) as stack:  # the faults kill its stores
+        results = run_on(stack, args, say=lambda line: print(line, flush=True))
     write_report(args.out, results, args)
     print("\n".join(table(results)))
     print(f"wrote {args.out / 'chaos.md'} and {args.out / 'chaos.json'}")

@@ -33,7 +33,7 @@ import yaml
 from actors.director import LAST_MOVE_KEY
 from actors.routing import RING_KEY, load_ring, shard_of
 from loadtest.chaos import STACK_ENV, Chaos, Say, Tally
-from stack.local import LocalStack
+from stack.local import LocalStack, private_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER_BEAT_S = 1.0
@@ -202,19 +202,7 @@ class Resize(Chaos):
             while not state["stop"].is_set():
                 await asyncio.sleep(HOLDER_BEAT_S)
                 position += 100
-                beat = await self.request(
-                    "PUT",
-                    f"/v1/profiles/{account['profile_id']}/progress",
-                    headers=auth,
-                    json={
-                        "title_id": session["title_id"],
-                        "asset_id": session["asset_id"],
-                        "position_ms": position,
-                        "state": "playing",
-                        "session_id": session["session_id"],
-                    },
-                )
-                if beat is not None and beat.status_code == 200:
+                if await self.renew(account, session, position):
                     state["renewed"].append(time.monotonic())
 
         state["task"] = asyncio.get_running_loop().create_task(keep_alive())
@@ -337,20 +325,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for name in ("MONGODB_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
     counts = [int(c) for c in args.counts.split(",")]
-    with tempfile.TemporaryDirectory(prefix="resize-") as tmp:
-        stack = LocalStack.private(Path(tmp), extra_env=STACK_ENV)
-        print(f"starting a private stack in {tmp}", flush=True)
-        try:
-            stack.start(say=lambda line: print(f"[stack] {line}", flush=True))
-            say: Say = lambda line: print(line, flush=True)  # noqa: E731
-            resize = Resize(stack, viewers=args.viewers, say=say)
-            results = asyncio.run(resize.run_resizes(counts))
-        finally:
-            stack.stop(say=lambda line: None)
-            stack.remove_scratch()
+    with private_stack("resize-", extra_env=STACK_ENV) as stack:
+        say: Say = lambda line: print(line, flush=True)  # noqa: E731
+        resize = Resize(stack, viewers=args.viewers, say=say)
+        results = asyncio.run(resize.run_resizes(counts))
     write_report(args.out, results, args.viewers)
     print((args.out / "resize.md").read_text())
     return 0 if all(r.clean for r in results) else 1

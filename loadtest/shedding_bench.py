@@ -34,7 +34,7 @@ import aiohttp
 import httpx
 
 from loadtest.provision import provision_into
-from stack.local import LocalStack
+from stack.local import LocalStack, private_stack
 from stack.ray_cluster import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,17 +343,8 @@ async def run(stack: LocalStack, args: argparse.Namespace) -> dict[str, dict[str
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for name in ("MONGODB_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    with tempfile.TemporaryDirectory(prefix="shedding-") as tmp:
-        stack = LocalStack.private(Path(tmp), user_config={"rate_limits": BUDGETS})
-        print(f"starting a private stack in {tmp}", flush=True)
-        try:
-            stack.start(say=lambda line: print(f"[stack] {line}", flush=True))
-            passes = asyncio.run(run(stack, args))
-        finally:
-            stack.stop(say=lambda line: None)
-            stack.remove_scratch()
+    with private_stack("shedding-", user_config={"rate_limits": BUDGETS}) as stack:
+        passes = asyncio.run(run(stack, args))
     write_report(args.out, passes, args)
     print((args.out / "shedding.md").read_text())
     return 0

@@ -12,7 +12,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,3 +434,22 @@ def kept_ports(data_dir: Path) -> set[int]:
     ports the OS assigns a process, different every time, are not among them)."""
     ports, mongo, redis, media = _saved_ports(data_dir / "ports.json")
     return set(ports.named().values()) | {mongo, redis, media}
+
+
+@contextmanager
+def private_stack(prefix: str, **options: Any) -> Iterator[LocalStack]:
+    """A private stack with its own embedded stores (``MONGODB_URL``/``REDIS_URL`` are dropped
+    from this process's environment: a run that kills stores must never reach a real one),
+    started in a temp dir, saying its start-up as ``[stack] …``; stopped and removed on exit.
+    ``options`` go to :meth:`LocalStack.private` (``user_config``, ``extra_env``)."""
+    for name in ("MONGODB_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        stack = LocalStack.private(Path(tmp), **options)
+        print(f"starting a private stack in {tmp}", flush=True)
+        try:
+            stack.start(say=lambda line: print(f"[stack] {line}", flush=True))
+            yield stack
+        finally:
+            stack.stop(say=lambda line: None)
+            stack.remove_scratch()

@@ -100,6 +100,12 @@ def test_handoff_moves_leases_and_unflushed_progress_and_the_limit_holds_at_the_
     assert [s.account_id for s in handoff.sessions] == ["a1"]
     assert [e.position_ms for e in handoff.dirty] == [5_000] and not handoff.clean
     assert "a1" in old.by_account  # a copy: nothing dropped before the new owner has it
+    parts = old.handoff(lambda account: True).split({"a1": 1, "a2": 2}.__getitem__)
+    assert {o: [s.account_id for s in p.sessions] for o, p in parts.items()} == {
+        1: ["a1"],
+        2: ["a2"],
+    }
+    assert [e.account_id for e in parts[2].dirty] == ["a2"]
     new.adopt(handoff)
     new.adopt(handoff)  # a repeated hand-off (the director retried) changes nothing
     gone = old.release(leaving)
