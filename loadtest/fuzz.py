@@ -255,13 +255,19 @@ def run(
     examples: int,
     seed: int = SEED,
     max_time_s: int | None = None,
-    workers: int = 2,
+    workers: int = 1,
     timeout_s: float | None = None,
     token: str | None = None,
     admin: bool = False,
 ) -> Outcome:
     """One schemathesis run: as ``token``'s account (a fresh one by default) over every
-    operation, or with ``admin`` as the admin account over the admin operations."""
+    operation, or with ``admin`` as the admin account over the admin operations.
+
+    One worker by default: with two, Hypothesis's threads parse lambda sources with
+    ``ast.parse`` at the same time, and CPython 3.11 keeps the AST constructor's recursion
+    depth in one per-interpreter counter, so a run can die with ``SystemError: AST
+    constructor recursion depth mismatch`` (cpython gh-106905; seen in CI on 3.11.7). On two
+    cores the stack, not the client, is what limits the cases per second anyway."""
     if token is None:
         token = admin_token(base_url) if admin else fresh_token(base_url)
     started = time.monotonic()
