@@ -129,6 +129,21 @@ def encode_rungs(
     run(ffmpeg_argv(*argv), timeout_s=timeout_s)
 
 
+# With at least this many chunks per CPU of the cluster, chunks alone keep every core busy.
+CHUNKS_PER_CPU_FOR_ONE_GROUP = 2
+
+
+def task_groups(rungs: list[Rung], chunks: int, cpus: float) -> list[list[Rung]]:
+    """How one job's rungs are spread over encode tasks (one task per chunk and group). With
+    plenty of chunks per CPU every chunk is ONE task holding every rung: one decode of the
+    source in all, like a plain ffmpeg (splitting the top rung off cost the 60 s benchmark a
+    second decode, ~7 % of its CPU). With few chunks (a short clip on a big cluster)
+    ``rung_groups`` splits the ladder so the chunks still spread over the cores."""
+    if chunks >= CHUNKS_PER_CPU_FOR_ONE_GROUP * max(cpus, 1.0):
+        return [sorted(rungs, key=lambda rung: rung.width * rung.height, reverse=True)]
+    return rung_groups(rungs)
+
+
 def rung_groups(rungs: list[Rung]) -> list[list[Rung]]:
     """The rungs split into groups that each cost about as much as the largest rung alone
     (cost ~ pixels per frame): one Ray task per chunk and group. Fewer groups decode less; equal

@@ -135,6 +135,12 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+async def _cluster_cpus() -> float:
+    """The CPUs the Ray cluster has now (a GCS call: off the event loop)."""
+    resources = await asyncio.to_thread(ray.cluster_resources)
+    return float(resources.get("CPU", 1.0))
+
+
 async def probe(store: MediaStore, spec: JobSpec) -> SourceInfo:
     """Probe the uploaded source; StageError(stage="upload") when it cannot be encoded."""
     info: SourceInfo = await _result("upload", tasks.probe_source.remote(store, spec))
@@ -155,6 +161,8 @@ async def encode(store: MediaStore, spec: JobSpec, source: SourceInfo, report: R
         )
         await progress.to(SPLIT_SHARE)
 
+        groups = encoding.task_groups(rungs, len(chunks), await _cluster_cpus())
+
         def submissions() -> Iterator[tuple[Callable[[], Any], float]]:
             if source.has_audio:  # the longest single task: start it first
                 yield (
@@ -162,7 +170,7 @@ async def encode(store: MediaStore, spec: JobSpec, source: SourceInfo, report: R
                     source.duration_s * AUDIO_WEIGHT_PIXELS,
                 )
             for chunk in chunks:
-                for group in encoding.rung_groups(rungs):  # one decode per group of rungs
+                for group in groups:  # one decode of the chunk per group
                     yield (
                         functools.partial(tasks.encode_chunk.remote, store, spec, chunk, group),
                         chunk.duration_s * sum(rung.width * rung.height for rung in group),

@@ -190,3 +190,13 @@ def test_rung_groups_balance_by_pixels_and_decode_once_per_group() -> None:
     ]
     small = ladder_for(_source(640, 360), DEFAULT_LADDER)
     assert sum(len(group) for group in encoding.rung_groups(small)) == len(small)
+
+
+def test_task_groups_decode_each_chunk_once_when_chunks_fill_the_cores() -> None:
+    ladder = list(DEFAULT_LADDER)
+    one_task_per_chunk = encoding.task_groups(ladder, chunks=15, cpus=2)
+    assert [[rung.name for rung in group] for group in one_task_per_chunk] == [
+        ["1080p", "720p", "480p", "360p", "240p"]
+    ]
+    # A short clip on a big cluster: too few chunks to fill the cores, so the ladder splits.
+    assert encoding.task_groups(ladder, chunks=3, cpus=8) == encoding.rung_groups(ladder)
