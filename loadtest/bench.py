@@ -787,7 +787,9 @@ def bench_target() -> Iterator[Target]:
 
     budgets = {name: BENCH_BUDGET for name in ("auth", "content", "streaming", "analytics")}
     stack = LocalStack.private(
-        Path(tempfile.mkdtemp(prefix="bench-")), user_config={"rate_limits": budgets}
+        Path(tempfile.mkdtemp(prefix="bench-")),
+        user_config={"rate_limits": budgets},
+        bench_endpoints=True,
     )
     try:
         stack.start()

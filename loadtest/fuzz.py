@@ -28,7 +28,6 @@ import httpx
 
 from api.config import Settings
 from stack.local import PROJECT_ROOT, LocalStack
-from stack.ray_cluster import write_config
 
 SEED = 20261202
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # per-operation settings, with reasons
@@ -102,25 +101,12 @@ def fresh_token(base_url: str) -> str:
 def raised_budgets(stack: LocalStack) -> Iterator[None]:
     """Redeploy the stack's Serve config with FUZZ_BUDGETS (a live ``user_config`` change, no
     restart), and the stack's own config afterwards."""
-    assert stack.head is not None
-
-    def deploy(user_config: dict[str, object] | None, name: str) -> None:
-        config = write_config(
-            PROJECT_ROOT / "ray_config.yaml",
-            stack.data_dir / name,
-            http_port=stack.ports.http,
-            user_config=user_config,
-            http_host=stack.http_host,
-        )
-        assert stack.head is not None
-        stack.head.deploy(config, check=stack.check_alive)
-
-    deploy({**(stack.user_config or {}), "rate_limits": FUZZ_BUDGETS}, "ray_config.fuzz.yaml")
+    stack.deploy({**(stack.user_config or {}), "rate_limits": FUZZ_BUDGETS}, "ray_config.fuzz.yaml")
     try:
         _wait_for_budget(stack.base_url, FUZZ_BUDGETS["content"]["limit"])
         yield
     finally:
-        deploy(stack.user_config, "ray_config.restored.yaml")
+        stack.deploy(stack.user_config, "ray_config.restored.yaml")
 
 
 def _wait_for_budget(base_url: str, limit: int, timeout_s: float = 60) -> None:

@@ -35,7 +35,6 @@ import httpx
 
 from loadtest.provision import provision_into
 from stack.local import LocalStack, private_stack
-from stack.ray_cluster import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTERS = 20  # accounts that restart their session; the others heartbeat and flood events
@@ -218,15 +217,9 @@ class Bench:
         into.add(status, retry, (time.monotonic() - scheduled) * 1000)
 
     def set_shedding(self, enabled: bool) -> None:
-        assert self.stack.head is not None
         user_config = {**(self.stack.user_config or {}), "shedding": {"enabled": enabled}}
-        config = write_config(
-            ROOT / "ray_config.yaml",
-            self.stack.data_dir / f"ray_config.shedding-{enabled}.yaml",
-            http_port=self.stack.ports.http,
-            user_config=user_config,
-        )
-        self.stack.head.deploy(config)  # a user_config change: reconfigure, no restart
+        # A user_config change: the replicas reconfigure, no restart.
+        self.stack.deploy(user_config, f"ray_config.shedding-{enabled}.yaml")
         time.sleep(2)
 
 
@@ -343,7 +336,9 @@ async def run(stack: LocalStack, args: argparse.Namespace) -> dict[str, dict[str
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with private_stack("shedding-", user_config={"rate_limits": BUDGETS}) as stack:
+    with private_stack(
+        "shedding-", user_config={"rate_limits": BUDGETS}, bench_endpoints=True
+    ) as stack:
         passes = asyncio.run(run(stack, args))
     write_report(args.out, passes, args)
     print((args.out / "shedding.md").read_text())

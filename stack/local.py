@@ -33,7 +33,17 @@ from stack.ray_cluster import RayHead, RayPorts, private_ports, serve_env, write
 from stack.stores import MONGO_NAME, REDIS_NAME, StoreKind, start_mongo, start_redis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVE_CPUS = 2  # Ingress 2 x 0.5 + Hello 2 x 0.5 in ray_config.yaml
+SERVE_CPUS = 1  # the Ingress's 2 x 0.5 in ray_config.yaml
+# The hello-world ceiling the benchmarks measure against: not in ray_config.yaml (production),
+# added by `make bench` and by `BENCH_ENDPOINTS=1 make run` (README § Benchmarks).
+BENCH_OVERLAY = PROJECT_ROOT / "loadtest" / "bench_endpoints.yaml"
+BENCH_CPUS = 1  # its Hello's 2 x 0.5
+
+
+def bench_endpoints_asked() -> bool:
+    return os.environ.get("BENCH_ENDPOINTS") == "1"
+
+
 Say = Callable[[str], None]
 
 
@@ -52,9 +62,11 @@ class LocalStack:
     redis_port: int = 6380
     media_port: int = 8001
     media_clips: int = int(os.environ.get("MEDIA_POOL_CLIPS", "3"))
-    # Ray's logical CPUs: the Serve replicas reserve SERVE_CPUS (ray_config.yaml's num_cpus
-    # summed), and encode tasks (num_cpus=1 each) get one slot per real core on top of that.
-    num_cpus: int = max(2, os.cpu_count() or 2) + SERVE_CPUS
+    # Serve /bench/hello/ beside the API (BENCH_OVERLAY).
+    bench_endpoints: bool = field(default_factory=bench_endpoints_asked)
+    # Ray's logical CPUs (0: chosen in __post_init__): what the Serve replicas reserve
+    # (num_cpus summed), and encode tasks (num_cpus=1 each) get one slot per real core on top.
+    num_cpus: int = 0
     user_config: dict[str, Any] | None = None
     # Fields set on deployments of ray_config.yaml at deploy (see ``write_config``), e.g. an
     # ``autoscaling_config`` for ``"api/Ingress"`` in place of its ``num_replicas``.
@@ -72,6 +84,11 @@ class LocalStack:
     http_host: str | None = None
     before_deploy: Callable[[RayHead], None] | None = None
 
+    def __post_init__(self) -> None:
+        if not self.num_cpus:
+            serve = SERVE_CPUS + (BENCH_CPUS if self.bench_endpoints else 0)
+            self.num_cpus = max(2, os.cpu_count() or 2) + serve
+
     @classmethod
     def private(
         cls,
@@ -79,11 +96,13 @@ class LocalStack:
         user_config: dict[str, Any] | None = None,
         extra_env: dict[str, str] | None = None,
         keep_ports: bool = False,
+        bench_endpoints: bool | None = None,
     ) -> LocalStack:
         """A stack on free ports and fresh temp dirs, with its own embedded stores.
 
         ``keep_ports``: the ports are picked once per data dir (kept in ``<data_dir>/ports.json``)
-        so a restart on the same data dir binds the same ports, as ``make run`` does."""
+        so a restart on the same data dir binds the same ports, as ``make run`` does.
+        ``bench_endpoints``: serve BENCH_OVERLAY too (default: ``BENCH_ENDPOINTS=1``)."""
         ray_temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         haproxy_dir = Path(tempfile.mkdtemp(prefix="hap", dir="/tmp"))
         saved = data_dir / "ports.json"
@@ -106,6 +125,7 @@ class LocalStack:
             media_port=media,
             user_config=user_config,
             extra_env=extra_env or {},
+            bench_endpoints=bench_endpoints_asked() if bench_endpoints is None else bench_endpoints,
         )
 
     @property
@@ -228,17 +248,29 @@ class LocalStack:
         self.head.start(check=self.check_alive)
         if self.before_deploy is not None:
             self.before_deploy(self.head)
-        say("deploying ray_config.yaml")
+        say(
+            "deploying ray_config.yaml"
+            + (" + the bench endpoints (/bench/hello/)" if self.bench_endpoints else "")
+        )
+        self.deploy(self.user_config, "ray_config.deployed.yaml")
+        self.wait_ready(say)
+
+    def deploy(self, user_config: dict[str, Any] | None, name: str) -> Path:
+        """``serve deploy`` ray_config.yaml with this stack's port, host, deployment overrides
+        and bench endpoints, and ``user_config`` over the file's (a live change of settings
+        only reconfigures the replicas). The deployed copy is ``<data_dir>/<name>``."""
+        assert self.head is not None, "start the Ray head first"
         config = write_config(
             PROJECT_ROOT / "ray_config.yaml",
-            self.data_dir / "ray_config.deployed.yaml",
+            self.data_dir / name,
             http_port=self.ports.http,
-            user_config=self.user_config,
+            user_config=user_config,
             http_host=self.http_host,
             deployment_overrides=self.deployment_overrides,
+            overlays=[BENCH_OVERLAY] if self.bench_endpoints else [],
         )
         self.head.deploy(config, check=self.check_alive)
-        self.wait_ready(say)
+        return config
 
     def start_store(self, kind: StoreKind) -> Managed:
         """Start one embedded store on this stack's port and data dir: at start-up, or again

@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -684,6 +685,7 @@ def write_config(
     user_config: dict[str, Any] | None = None,
     http_host: str | None = None,
     deployment_overrides: dict[str, dict[str, Any]] | None = None,
+    overlays: Sequence[Path] = (),
 ) -> Path:
     """A copy of ``ray_config.yaml`` with this stack's port and any runtime overrides.
 
@@ -693,8 +695,13 @@ def write_config(
 
     ``deployment_overrides``: fields to set on deployments, keyed ``"<app>/<deployment>"``
     (e.g. ``{"api/Ingress": {"num_replicas": None, "autoscaling_config": {...}}}``); a value
-    of ``None`` removes the field. A key naming no deployment of the file raises ``KeyError``."""
+    of ``None`` removes the field. A key naming no deployment of the file raises ``KeyError``.
+
+    ``overlays``: files whose ``applications`` are added (e.g. ``loadtest/bench_endpoints.yaml``,
+    the hello-world ceiling the benchmarks compare against)."""
     config = yaml.safe_load(source.read_text())
+    for overlay in overlays:
+        config["applications"] += yaml.safe_load(overlay.read_text())["applications"]
     config.setdefault("http_options", {})["port"] = http_port
     if http_host is not None:
         config["http_options"]["host"] = http_host

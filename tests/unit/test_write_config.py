@@ -8,7 +8,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from stack.local import PROJECT_ROOT
+from stack.local import BENCH_OVERLAY, PROJECT_ROOT
 from stack.ray_cluster import write_config
 
 AUTOSCALING = {"min_replicas": 2, "max_replicas": 4, "target_ongoing_requests": 4}
@@ -58,3 +58,18 @@ def test_an_override_naming_no_deployment_is_an_error(tmp_path: Path) -> None:
             http_port=18000,
             deployment_overrides={"api/Ingres": {"num_replicas": 3}},
         )
+
+
+def test_the_hello_ceiling_is_a_bench_overlay_not_production(tmp_path: Path) -> None:
+    production = yaml.safe_load((PROJECT_ROOT / "ray_config.yaml").read_text())
+    assert [app["name"] for app in production["applications"]] == ["api"]
+    target = write_config(
+        PROJECT_ROOT / "ray_config.yaml",
+        tmp_path / "deployed.yaml",
+        http_port=18000,
+        overlays=[BENCH_OVERLAY],
+    )
+    config = yaml.safe_load(target.read_text())
+    hello = next(app for app in config["applications"] if app["name"] == "hello")
+    assert hello["route_prefix"] == "/bench/hello"
+    ServeDeploySchema.model_validate(config)
