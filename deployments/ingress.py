@@ -28,12 +28,14 @@ from api.deps import Deps
 from api.downloads import service as download_service
 from api.downloads import views as download_views
 from api.http import Request
+from deployments import serve_backpressure
 from deployments.logs import route_app_logs
 
 
 @serve.deployment
 class Ingress:
     def __init__(self, shard_count: int) -> None:
+        serve_backpressure.install()  # before the first request: uploads must not pile up
         settings = Settings.from_env()
         self.deps = Deps.build(settings)
         self.shard_count = shard_count

@@ -25,7 +25,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             "LEASE_TTL_S": "6",
             "PROGRESS_FLUSH_S": "1",
             "PROGRESS_PERSIST_S": "1",
-            "INGEST_MAX_UPLOAD_BYTES": str(128 * 1024 * 1024),
+            # Above test_ingest's 300 MiB memory test; its 413 test streams just past it.
+            "INGEST_MAX_UPLOAD_BYTES": str(320 * 1024 * 1024),
             # Downloads (only tests/e2e/test_downloads.py uses them): licenses that expire
             # within a test, and per-device and renewal limits reachable in a few requests.
             "DOWNLOAD_LICENSE_TTL_S": "15",
