@@ -756,6 +756,22 @@ def _findings(result: dict[str, Any]) -> list[str]:
         "for ffmpeg's extra threads, Ray and the store copies, and the ratio read 1.28. Load "
         "from other processes comes straight out of the 2-CPU run's second core."
     )
+    runs = result["runs"]
+    per_pass = [
+        (r2["wall_s"], r1["wall_s"], ff["wall_s"], ff["cpu_s"])
+        for r2, r1, ff in zip(runs["ray2"], runs["ray1"], runs["ffmpeg"], strict=True)
+    ]
+    if len(per_pass) > 1:
+        ff_cpu = [cpu for *_, cpu in per_pass]
+        lines.append(
+            "- **Pass to pass**: pipeline / ffmpeg "
+            + ", ".join(f"{ff / r2:.2f}" for r2, _, ff, _ in per_pass)
+            + "; 2 CPU / 1 CPU "
+            + ", ".join(f"{r1 / r2:.2f}" for r2, r1, _, _ in per_pass)
+            + f". The same plain ffmpeg run took {min(ff_cpu):.0f} to {max(ff_cpu):.0f} CPU s "
+            "from pass to pass with nothing else running here: the host's CPU speed varies "
+            "under us, so trust the medians, and a single pass not at all."
+        )
     contended = [c for c, _ in CONFIGS if s[c]["other_load_cores"] > 0.1]
     if contended:
         ff, p2 = s["ffmpeg"]["other_load_cores"], s["ray2"]["other_load_cores"]
