@@ -25,7 +25,7 @@ e2e: $(STAMP) web
 	$(PY) -m pytest tests/e2e
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy api actors deployments media
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy core api actors deployments media
 
 # The web player (/web/) and the API reference page (/docs): `npm ci` from web/package-lock.json
 # (skipped while node_modules matches the lock), then a plain copy into web/dist/. Without npm,

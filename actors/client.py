@@ -1,7 +1,7 @@
 """Group commit from an ingress replica to the shards: one socket write per shard per batch.
 
 An awaited actor call costs about as much CPU as the rest of a request, so requests do not each
-make one: :class:`api.batching.Batcher` queues them per shard and one batch carries many
+make one: :class:`core.batching.Batcher` queues them per shard and one batch carries many
 (msgpack-encoded ops in, results out); each request awaits its own result. Which shard is the
 account's comes from the :class:`Router` (the replica's ring), re-read once when a shard says
 the ring has moved on.
@@ -12,14 +12,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from actors.protocol import REROUTE, AnyOp, AnyResult, Refused, decode_results, encode
-from api.batching import Batcher
+from core.batching import Batcher
+from core.protocol import REROUTE, AnyOp, AnyResult, Refused, decode_results, encode
+from core.shards import ShardUnavailable
 
 Send = Callable[[int, bytes], Awaitable[bytes]]  # (shard index, encoded ops) → encoded results
-
-
-class ShardUnavailable(RuntimeError):
-    """The shard could not be reached (restarting, or the cluster is short of resources)."""
 
 
 class Router(Protocol):

@@ -33,8 +33,8 @@ from ray.actor import ActorHandle
 from actors.pool import NAMESPACE, shard_actor
 from actors.routing import RING_KEY, Ring, dump_ring, load_ring
 from actors.shard import journal_keys
-from api.config import Settings
-from api.storage import redis_client
+from core.config import Settings
+from core.storage import redis_client
 
 log = logging.getLogger("actors.director")
 

@@ -25,15 +25,15 @@ from typing import Any
 import msgspec
 import ray
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
-from api.config import IngestSettings, Settings
-from api.ingest.linking import link_ready_asset
-from api.ingest.service import expire_uploads
-from api.storage import Document, mongo_client, redis_client
+from core.config import IngestSettings, Settings
+from core.storage import Document, mongo_client, redis_client
 from media import jobs as records
 from media.ingest import pipeline
 from media.ingest.publish import delete_asset, version_prefix
 from media.ingest.spec import DEFAULT_LADDER, JobSpec, SourceInfo, StageError, ladder_for
+from media.ingest.uploads import expire_uploads
 from media.jobs import Job, JobError, Stage
 from media.store import MediaStore
 
@@ -46,11 +46,17 @@ UPLOAD_SWEEP_S = 60.0  # how often abandoned resumable uploads are looked for
 HEARTBEAT_WRITE_S = 2.0  # progress reaches MongoDB at most this often per job
 
 
-def coordinator() -> Any:
+# What makes a completed job's asset playable as its title's media (the catalog's business:
+# ``api.ingest.linking.link_ready_asset``, handed in by deployments/ so actors/ never imports
+# api/). Ray pickles it by reference: the actor imports its module when it is created.
+LinkReady = Callable[[AsyncDatabase[Document], Redis, Job], Awaitable[None]]
+
+
+def coordinator(link_ready: LinkReady) -> Any:
     """The one coordinator of the cluster: created by the first replica, found by the others."""
     return IngestCoordinator.options(  # type: ignore[attr-defined]
         name=NAME, namespace=NAMESPACE, lifetime="detached", get_if_exists=True
-    ).remote()
+    ).remote(link_ready)
 
 
 class _Cancelled(Exception):
@@ -59,7 +65,8 @@ class _Cancelled(Exception):
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class IngestCoordinator:
-    def __init__(self) -> None:
+    def __init__(self, link_ready: LinkReady) -> None:
+        self.link_ready = link_ready
         settings = Settings.from_env()
         logging.basicConfig(
             level=settings.runtime.log_level,
@@ -305,7 +312,7 @@ class IngestCoordinator:
     async def _finish(self, job: Job) -> None:
         """The asset is in the store: link it into its title, then say ``completed``."""
         assert job.source is not None
-        await link_ready_asset(self.db, self.redis, job)
+        await self.link_ready(self.db, self.redis, job)
         await self._set(
             job.id,
             {"status": "completed", "completed_at": records.utc_now()},

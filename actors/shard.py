@@ -29,7 +29,11 @@ from pymongo.errors import BulkWriteError
 
 from actors import channel
 from actors.metrics import shard_metrics
-from actors.protocol import (
+from actors.routing import RING_KEY, Ring, load_ring
+from actors.state import Changes, Handoff, ProgressKey, ShardState, progress_field
+from core import trending
+from core.config import Settings
+from core.protocol import (
     SHARD_MOVING,
     WRONG_SHARD,
     AnyOp,
@@ -40,14 +44,10 @@ from actors.protocol import (
     Session,
     decode_ops,
     encode,
+    progress_id,
 )
-from actors.routing import RING_KEY, Ring, load_ring
-from actors.state import Changes, Handoff, ProgressKey, ShardState, progress_field
-from api.activity import trending
-from api.activity.history import progress_id
-from api.config import Settings
-from api.storage import mongo_client, redis_client
-from api.tasks import cancel_and_wait
+from core.storage import mongo_client, redis_client
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger("actors.shard")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from actors.protocol import (
+from core.protocol import (
     AnalyticsEvent,
     AnyOp,
     AnyResult,

@@ -19,7 +19,6 @@ from api import openapi
 from api.auth import views as auth_views
 from api.catalog import admin as catalog_admin
 from api.catalog import views as catalog_views
-from api.config import RuntimeConfig
 from api.deps import Deps
 from api.downloads import views as download_views
 from api.errors import (
@@ -47,6 +46,7 @@ from api.search import views as search_views
 from api.shedding import Priority, Shedder
 from api.web import views as web_views
 from api.wire import encode, iso, utc_now
+from core.config import RuntimeConfig
 
 log = logging.getLogger("api")
 

@@ -9,17 +9,17 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from actors.client import GroupCommit
-from api.activity.trending import TrendingBoard
 from api.auth.keys import KeyRing
 from api.auth.tokens import TokenService
 from api.catalog.shared import SharedCatalog
 from api.catalog.store import CatalogStore
-from api.config import RuntimeConfig, Settings
-from api.playback.signing import load_key
 from api.profiles.cache import ProfileCache
 from api.ratelimit import RateLimiter
-from api.storage import Document, mongo_client, redis_client
+from core.config import RuntimeConfig, Settings
+from core.shards import Shards
+from core.signing import load_key
+from core.storage import Document, mongo_client, redis_client
+from core.trending import TrendingBoard
 from media.store import MediaStore
 
 
@@ -37,7 +37,7 @@ class Deps:
     profiles: ProfileCache
     store: MediaStore  # uploads, packaged media, artwork
     # Set by the Serve ingress (Ray) or a test (in-process shards); None means no playback.
-    shards: GroupCommit | None = None
+    shards: Shards | None = None
     # Set by the Serve ingress: nudges the ingest coordinator (None: jobs wait for its poll).
     wake_ingest: Callable[[], Awaitable[None]] | None = None
 

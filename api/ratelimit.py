@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from api.batching import Batcher
-from api.config import RateBudget, default_budgets
 from api.errors import RateLimited, Unauthorized
+from core.batching import Batcher
+from core.config import RateBudget, default_budgets
 
 # KEYS: window counter, [revocation key, [profiles version key]]. Returns {count, version}:
 # count -1 = revoked, 0 = not counted (limits disabled).

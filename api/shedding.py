@@ -19,24 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-import msgspec
+from core.config import SheddingConfig
 
 Priority = Literal["critical", "high", "low"]
 PRIORITIES: tuple[Priority, ...] = ("critical", "high", "low")
-
-
-class SheddingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Bars per replica (Serve ``user_config.shedding``; change them live)."""
-
-    enabled: bool = True
-    low_in_flight: int = 128  # requests in the pipeline past which low ones are refused
-    high_in_flight: int = 224  # ... and high ones (max_ongoing_requests is 256)
-    low_lag_ms: float = 50.0  # event-loop lag past which low ones are refused
-    high_lag_ms: float = 250.0  # ... and high ones
-    # Lag counts only with at least this many requests in the pipeline: a late loop with a few
-    # requests in flight was busy with something else (a catalog rebuild's thread, a GC pause),
-    # and refusing those few would not help it.
-    lag_min_in_flight: int = 32
 
 
 class LoopLag:

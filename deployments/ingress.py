@@ -23,11 +23,12 @@ from actors.metrics import ingress_metrics
 from actors.pool import ShardPool
 from actors.routing import RING_KEY
 from api.app import App
-from api.config import RuntimeConfig, Settings
 from api.deps import Deps
 from api.downloads import service as download_service
 from api.downloads import views as download_views
 from api.http import Request
+from api.ingest.linking import link_ready_asset
+from core.config import RuntimeConfig, Settings
 from deployments import serve_backpressure
 from deployments.logs import route_app_logs
 
@@ -40,8 +41,9 @@ class Ingress:
         self.deps = Deps.build(settings)
         self.shard_count = shard_count
         self.shards = ShardPool(read_ring=lambda: self.deps.redis.get(RING_KEY))
-        self.deps.shards = GroupCommit(self.shards.send, self.shards)
-        self.ingest = ingest_actor.coordinator()
+        self.commit = GroupCommit(self.shards.send, self.shards)
+        self.deps.shards = self.commit  # the API sees only core.shards.Shards.call
+        self.ingest = ingest_actor.coordinator(link_ready_asset)
         self.deps.wake_ingest = self._wake_ingest
         self.metrics = ingress_metrics()
         self.app = App(
@@ -79,14 +81,13 @@ class Ingress:
         # Liveness only: the event loop answers (we are running) and the catalog follower is
         # alive. Restarting replicas because MongoDB is down would not bring MongoDB back;
         # /readyz reports dependencies to the load balancer instead.
-        commit = self.deps.shards
         shedder = self.app.shedder
         self.metrics.in_flight.set(shedder.in_flight)
         self.metrics.loop_lag.set(shedder.lag.lag_ms)
-        if commit is not None:  # health checks run every few seconds: a cheap sampling point
-            for shard, length in enumerate(commit.queue_lengths()):
-                self.metrics.queue.set(length, {"shard": str(shard)})
-            self.metrics.batches.set(commit.batches)
+        # Health checks run every few seconds: a cheap sampling point.
+        for shard, length in enumerate(self.commit.queue_lengths()):
+            self.metrics.queue.set(length, {"shard": str(shard)})
+        self.metrics.batches.set(self.commit.batches)
         # Nudge the ingest coordinator: after a crash Ray restarts it idle, and this wakes it
         # to resume unfinished jobs within one health period. Not awaited: liveness is ours.
         self.ingest.wake.remote()

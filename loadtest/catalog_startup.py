@@ -33,7 +33,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, ReplaceOne
 
 from api.catalog.demo import generate
-from api.storage import Document, to_document
+from core.storage import Document, to_document
 from stack.processes import Managed, free_port
 from stack.stores import start_mongo, start_redis
 

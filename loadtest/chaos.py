@@ -51,7 +51,7 @@ import httpx
 import psutil
 from pymongo import MongoClient
 
-from api.activity.history import progress_id
+from core.protocol import progress_id
 from loadtest.provision import provision_into
 from stack.local import LocalStack, private_stack
 from stack.stores import StoreKind

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from api.config import Settings
+from core.config import Settings
 from stack.local import PROJECT_ROOT, LocalStack
 
 SEED = 20261202

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 from ray.util.state import list_actors, list_tasks
 
-from api.config import Settings
+from core.config import Settings
 from loadtest.chaos import STACK_ENV, Chaos, FaultResult, Say
 from media.ingest.tools import binary
 from stack.local import LocalStack

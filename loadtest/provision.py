@@ -12,7 +12,7 @@ key ring. The Locust suite (``--accounts-file``) then starts playing at once.
 FIXTURE ONLY: every account shares ONE password, hashed once with Argon2id and the hash reused;
 the password is written into the output file (mode 0600) next to the tokens.
 
-Settings come from ``api.config.Settings.from_env()``: with no environment it targets
+Settings come from ``core.config.Settings.from_env()``: with no environment it targets
 ``make run`` (``var/``); for a private stack pass that stack's ``MONGODB_URL``, ``REDIS_URL`` and
 ``STREAMING_DATA_DIR`` (or ``JWT_KEYS_DIR``). Access tokens live ``ACCESS_TOKEN_TTL_S`` (set it
 here for long soaks; the verifier only checks ``exp``); the Locust users sign in again with the
@@ -48,10 +48,10 @@ from api.auth.keys import KeyRing
 from api.auth.passwords import hash_password
 from api.auth.service import subject_of
 from api.auth.tokens import TokenService
-from api.config import Settings
 from api.profiles import service as profiles
 from api.profiles.models import CreateProfile
-from api.storage import Document, mongo_client, redis_client, to_document
+from core.config import Settings
+from core.storage import Document, mongo_client, redis_client, to_document
 
 PLANS: tuple[Plan, ...] = ("basic", "standard", "premium")
 DEFAULT_MIX = "basic=30,standard=40,premium=30"

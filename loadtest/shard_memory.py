@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tracemalloc
 
-from actors.protocol import Heartbeat, StartSession
 from actors.state import Changes, ShardState
+from core.protocol import Heartbeat, StartSession
 
 
 def bytes_per_session(count: int = 10_000) -> float:

@@ -26,8 +26,8 @@ import msgspec
 from aiohttp import web
 from cachetools import TTLCache
 
-from api.config import Settings
-from api.playback import signing
+from core import signing
+from core.config import Settings
 from media.ingest.publish import read_pointer
 from media.pool import Pool, load
 from media.store import MediaStore

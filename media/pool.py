@@ -6,6 +6,9 @@ import zlib
 from pathlib import Path
 
 import msgspec
+from pymongo.asynchronous.database import AsyncDatabase
+
+from core.storage import Document
 
 POOL_VERSION = 1
 
@@ -43,3 +46,10 @@ def load(root: Path) -> Pool | None:
     if not path.exists():
         return None
     return msgspec.json.decode(path.read_bytes(), type=Pool)
+
+
+async def read_media_pool(db: AsyncDatabase[Document]) -> Pool | None:
+    """The demo clip pool's description (keys and clip directories) as bootstrap stored it;
+    None before the media was packaged. It never changes while the stack runs: keep it."""
+    doc = await db.media_pool.find_one({"_id": "pool"}, projection={"_id": 0})
+    return None if doc is None else msgspec.convert(doc, Pool)

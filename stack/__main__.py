@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from api.config import Settings
+from core.config import Settings
 from stack.local import PROJECT_ROOT, LocalStack, StartAborted
 from stack.processes import ComponentDied, PortBusy, StopIncomplete
 

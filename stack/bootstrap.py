@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 
 from api.auth import service as auth
-from api.config import Settings
 from api.deps import Deps
-from api.storage import ensure_indexes
+from core.config import Settings
+from core.storage import ensure_indexes
 from media.package import STILL_NAME
 from media.pool import Pool, still_key
 from stack.load_catalog import ensure_catalog_indexes, load

@@ -22,8 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from api.catalog.demo import generate
 from api.catalog.store import announce_reload
-from api.config import Settings
-from api.storage import Document, mongo_client, redis_client, to_document
+from core.config import Settings
+from core.storage import Document, mongo_client, redis_client, to_document
 
 Say = Callable[[str], Any]
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api.config import Settings
+from core.config import Settings
 from media.package import build as build_pool
 from stack.bootstrap import bootstrap
 from stack.processes import (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.config import Settings
 from api.deps import Deps
+from core.config import Settings
 from stack.processes import Managed, free_port
 from stack.stores import start_mongo, start_redis
 
@@ -59,7 +59,7 @@ def settings(stores: Stores) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    from api.storage import ensure_indexes
+    from core.storage import ensure_indexes
 
     deps = Deps.build(settings, generate_keys=True)
     await ensure_indexes(deps.db)

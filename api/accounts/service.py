@@ -10,8 +10,8 @@ from pymongo.errors import DuplicateKeyError
 
 from api.accounts.models import MAX_PROFILES, Account, Plan, Role
 from api.errors import Conflict, NotFound, ProfileLimitReached
-from api.storage import Document, to_document
 from api.wire import utc_now
+from core.storage import Document, to_document
 
 
 def new_id(prefix: str) -> str:

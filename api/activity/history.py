@@ -14,12 +14,8 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from api.storage import Document
-
-
-def progress_id(profile_id: str, asset_id: str) -> str:
-    """The ``_id`` of a profile's progress document for one asset."""
-    return f"{profile_id}:{asset_id}"
+from core.protocol import progress_id
+from core.storage import Document
 
 
 class Viewing(msgspec.Struct, kw_only=True):

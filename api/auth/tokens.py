@@ -18,10 +18,10 @@ from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from api.auth.keys import ALGORITHM, KeyRing
-from api.config import Settings
 from api.errors import Unauthorized
 from api.http import Principal
 from api.ratelimit import revocation_key
+from core.config import Settings
 
 # Returns 1 rotated, 0 unknown/expired family, -1 reuse detected (family revoked).
 _ROTATE = """

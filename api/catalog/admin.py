@@ -21,8 +21,8 @@ from api.errors import Conflict, InvalidRequest, NotFound
 from api.http import Request, Response, Route, json_response
 from api.ingest import service as ingest_service
 from api.maturity import MaturityRating
-from api.storage import to_document
 from api.wire import CountryCode, LanguageTag, RequestBody, ResponseBody, decode, utc_now
+from core.storage import to_document
 
 
 class CreateTitle(RequestBody, kw_only=True):

@@ -28,7 +28,7 @@ import zstandard
 from redis.asyncio import Redis
 
 from api.catalog.models import Title
-from api.tasks import cancel_and_wait
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger("api.catalog")
 

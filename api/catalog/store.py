@@ -35,8 +35,8 @@ from api.catalog.shared import SharedCatalog, stream_position
 from api.catalog.snapshot import CatalogSnapshot
 from api.errors import NotReady, ServiceUnavailable
 from api.search.index import SearchIndex
-from api.storage import Document, as_text
-from api.tasks import cancel_and_wait
+from core.storage import Document, as_text
+from core.tasks import cancel_and_wait
 
 log = logging.getLogger("api.catalog")
 

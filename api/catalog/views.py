@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from api import params
-from api.activity.trending import TrendingBoard
 from api.catalog import service
 from api.catalog.access import viewer_for
 from api.catalog.models import GENRES, TYPES
@@ -20,6 +19,7 @@ from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.maturity import LEVEL
 from api.wire import encode
+from core.trending import TrendingBoard
 
 
 def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:

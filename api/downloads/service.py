@@ -38,11 +38,11 @@ from api.errors import (
     RenewalLimitReached,
     ServiceUnavailable,
 )
-from api.playback import signing
 from api.playback.service import playable_title
 from api.profiles.models import Profile
-from api.storage import Document, to_document
 from api.wire import utc_now
+from core import signing
+from core.storage import Document, to_document
 
 # Rounds of read-decide-write before a grant gives up (503, safe to retry). Each round at least
 # one writer wins, so ten devices racing need at most ten.

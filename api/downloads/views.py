@@ -32,8 +32,8 @@ from api.errors import (
     RenewalLimitReached,
 )
 from api.http import Request, Response, Route, json_response
-from api.playback import signing
 from api.wire import decode, iso
+from core import signing
 
 ROUTE = "/v1/downloads"
 

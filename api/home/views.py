@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from api import params
-from api.activity.trending import TrendingBoard
 from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.catalog.models import Artwork, Title
@@ -13,6 +12,7 @@ from api.http import Request, Response, Route, json_response
 from api.lists import service as lists
 from api.recommendations import service as recommendations
 from api.wire import ResponseBody
+from core.trending import TrendingBoard
 
 # Items per row: a TV shows long rows, a phone short ones.
 ROW_LENGTH = {"tv": 20, "web": 15, "tablet": 12, "mobile": 10, "console": 20}

@@ -23,9 +23,8 @@ from api.deps import Deps
 from api.errors import NotFound
 from api.http import Media, Param, Request, Response, Route
 from api.images import render
-from api.storage import read_media_pool
 from media.ingest.publish import read_pointer
-from media.pool import Pool, still_key
+from media.pool import Pool, read_media_pool, still_key
 
 # The file a URL names → what is drawn, and which still an upload's job produced for it.
 ARTWORK_FILES: dict[str, tuple[render.ArtworkKind, str]] = {

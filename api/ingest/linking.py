@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from api.catalog.models import Asset, Episode, Season, Title
 from api.catalog.store import announce_changes
-from api.storage import Document, to_document
 from api.wire import utc_now
+from core.storage import Document, to_document
 from media.jobs import Job
 
 

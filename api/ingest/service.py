@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import msgspec
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from api.catalog.models import Title
@@ -24,22 +23,19 @@ from api.deps import Deps
 from api.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 from api.ingest import multipart
 from api.ingest.models import Accepted, AttachAsset, ContentMetadata, Upload, UploadCreated
-from api.storage import Document, to_document
 from api.wire import decode, iso, utc_now
+from core.storage import to_document
 from media import jobs as records
 from media.ingest.publish import delete_asset
+from media.ingest.uploads import upload_prefix
 from media.jobs import Job, ProcessingStatus
-from media.store import MediaStore, TooLarge
+from media.store import TooLarge
 
 CLAIM_WAIT_S = 0.5  # a retried upload whose first attempt is still arriving: how often to look
 
 
 def _status_url(deps: Deps, content_id: str) -> str:
     return f"{deps.settings.public_base_url}/v1/admin/content/{content_id}/processing-status"
-
-
-def _upload_prefix(upload_id: str) -> str:
-    return f"uploads/{upload_id}/"
 
 
 async def _wake(deps: Deps) -> None:
@@ -83,7 +79,7 @@ async def create_content(
         if replay is not None:
             return replay
     upload_id = f"up_{secrets.token_hex(8)}"
-    key = f"{_upload_prefix(upload_id)}part-{0:016d}"
+    key = f"{upload_prefix(upload_id)}part-{0:016d}"
     try:
         received = await multipart.receive(
             body,
@@ -95,7 +91,7 @@ async def create_content(
         meta = decode(received.metadata, ContentMetadata)
         check_genres(meta.genre, "metadata.genre")
     except BaseException:
-        await deps.store.delete_prefix(_upload_prefix(upload_id))
+        await deps.store.delete_prefix(upload_prefix(upload_id))
         if idempotency_key is not None:
             await deps.db.ingest_claims.delete_one({"_id": idempotency_key})
         raise
@@ -214,7 +210,7 @@ async def append(deps: Deps, *, upload_id: str, offset: int, body: AsyncIterator
         )
     if upload.offset >= upload.length:
         raise Conflict("The upload is already complete", details="Upload-Offset: complete")
-    key = f"{_upload_prefix(upload_id)}part-{offset:016d}"
+    key = f"{upload_prefix(upload_id)}part-{offset:016d}"
     try:
         size = await deps.store.put_stream(key, body, max_bytes=upload.length - offset)
     except TooLarge:
@@ -241,24 +237,7 @@ async def terminate(deps: Deps, upload_id: str) -> None:
     if upload.attached_to is not None:
         raise Conflict("The upload is attached to an asset", details="upload_id: attached")
     await deps.db.uploads.delete_one({"_id": upload_id})
-    await deps.store.delete_prefix(_upload_prefix(upload_id))
-
-
-async def expire_uploads(db: AsyncDatabase[Document], store: MediaStore, ttl_s: int) -> int:
-    """Remove unattached uploads untouched for ``ttl_s`` and their bytes (the coordinator runs
-    this periodically: abandoned partial uploads must not fill the store)."""
-    cutoff = int(time.time()) - ttl_s
-    stale = [
-        doc["_id"]
-        async for doc in db.uploads.find(
-            {"updated_at": {"$lt": cutoff}, "attached_to": None}, projection={"_id": 1}
-        )
-    ]
-    for upload_id in stale:
-        gone = await db.uploads.delete_one({"_id": upload_id, "attached_to": None})
-        if gone.deleted_count:
-            await store.delete_prefix(_upload_prefix(upload_id))
-    return len(stale)
+    await deps.store.delete_prefix(upload_prefix(upload_id))
 
 
 # -- seed B: attach an upload to a title ------------------------------------------------------
@@ -377,7 +356,7 @@ async def delete_media(deps: Deps, title_id: str) -> None:
     await deps.db.ingest_jobs.delete_many({"title_id": title_id})
     for asset_id in assets:
         async for upload in deps.db.uploads.find({"attached_to": asset_id}, projection={"_id": 1}):
-            await deps.store.delete_prefix(_upload_prefix(upload["_id"]))
+            await deps.store.delete_prefix(upload_prefix(upload["_id"]))
         await deps.db.uploads.delete_many({"attached_to": asset_id})
         await delete_asset(deps.store, asset_id)
     await _wake(deps)

@@ -8,8 +8,8 @@ import msgspec
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.storage import Document
 from api.wire import utc_now
+from core.storage import Document
 
 
 class ListEntry(msgspec.Struct, kw_only=True):

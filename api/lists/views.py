@@ -7,7 +7,6 @@ from typing import Annotated
 import msgspec
 
 from api import params
-from api.activity import trending
 from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.catalog.models import Artwork
@@ -17,6 +16,7 @@ from api.errors import InvalidRequest, NotFound
 from api.http import Request, Response, Route, json_response
 from api.lists import service
 from api.wire import RequestBody, ResponseBody, decode, iso
+from core import trending
 
 TitleId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 

@@ -35,11 +35,11 @@ from api.errors import (
     SessionNotFound,
 )
 from api.http import Param, Request, Response, Route, json_response
-from api.playback import service, signing
+from api.playback import service
 from api.playback.models import AudioTrack, ClearKeyLicense, StreamingManifest, Subtitle
-from api.storage import read_media_pool
 from api.wire import RequestBody, ResponseBody, decode
-from media.pool import Pool
+from core import signing
+from media.pool import Pool, read_media_pool
 
 LICENSE_TTL_S = 3600
 # The raw license form (a browser's Clear Key request as the body) carries the session's

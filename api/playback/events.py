@@ -15,7 +15,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from actors.protocol import AnalyticsEvent, PlayerEvent, Refused
 from api.activity import history
 from api.catalog.access import viewer_for
 from api.deps import Deps
@@ -24,6 +23,7 @@ from api.http import Request, Response, Route, json_response
 from api.playback.models import EventAccepted, Ok, ViewingStats
 from api.playback.service import call_shard, now_ms
 from api.wire import EpochMillis, RequestBody, decode
+from core.protocol import AnalyticsEvent, PlayerEvent, Refused
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=10**9)]
 PlayerEventName = Literal[

@@ -14,20 +14,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from actors.client import ShardUnavailable
-from actors.protocol import (
-    REROUTE,
-    AnyOp,
-    AnyResult,
-    Done,
-    GetSession,
-    Heartbeat,
-    PlaybackState,
-    Refused,
-    Session,
-    StartSession,
-    StopSession,
-)
 from api.accounts.models import STREAM_LIMIT
 from api.activity import history
 from api.catalog.models import Title
@@ -46,6 +32,20 @@ from api.http import Principal
 from api.maturity import allows
 from api.profiles.models import Profile
 from api.wire import iso
+from core.protocol import (
+    REROUTE,
+    AnyOp,
+    AnyResult,
+    Done,
+    GetSession,
+    Heartbeat,
+    PlaybackState,
+    Refused,
+    Session,
+    StartSession,
+    StopSession,
+)
+from core.shards import ShardUnavailable
 
 
 def now_ms() -> int:

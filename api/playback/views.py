@@ -20,7 +20,7 @@ from api.errors import (
     StreamLimitReached,
 )
 from api.http import Request, Response, Route, json_response
-from api.playback import service, signing
+from api.playback import service
 from api.playback.models import (
     Cdn,
     CreateSession,
@@ -36,6 +36,7 @@ from api.playback.models import (
     StreamingStop,
 )
 from api.wire import ResponseBody, decode, iso
+from core import signing
 
 MANIFEST_TTL_S = 120
 # The session checks, in order: profile, title/asset, region, maturity, concurrency.

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from api.errors import NotFound
 from api.profiles import service
 from api.profiles.models import Profile
-from api.storage import Document
+from core.storage import Document
 
 
 def version_key(account_id: str) -> str:

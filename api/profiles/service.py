@@ -10,8 +10,8 @@ from api.accounts import service as accounts
 from api.errors import Conflict, InvalidRequest, NotFound
 from api.maturity import ADULT_DEFAULT, KIDS_CAP, MaturityRating, allows
 from api.profiles.models import CreateProfile, Profile, UpdateProfile
-from api.storage import Document, to_document
 from api.wire import utc_now
+from core.storage import Document, to_document
 
 
 def default_avatar(base_url: str, profile_id: str) -> str:

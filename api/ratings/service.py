@@ -8,8 +8,8 @@ from typing import Literal
 import msgspec
 from pymongo.asynchronous.database import AsyncDatabase
 
-from api.storage import Document
 from api.wire import utc_now
+from core.storage import Document
 
 Thumbs = Literal["thumbs_down", "thumbs_up", "two_thumbs_up"]
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import msgspec
 
-from api.activity import trending
 from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.deps import Deps
@@ -14,6 +13,7 @@ from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.ratings import service
 from api.wire import RequestBody, ResponseBody, decode
+from core import trending
 
 
 class RateTitle(RequestBody, kw_only=True):

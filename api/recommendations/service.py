@@ -17,7 +17,7 @@ from api.lists import service as lists
 from api.ratings import service as ratings
 from api.recommendations import engine
 from api.recommendations.engine import Signal
-from api.storage import as_text
+from core.storage import as_text
 
 WATCHED, IN_PROGRESS, LISTED = 1.0, 0.5, 0.5
 

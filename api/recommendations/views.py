@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from api import params
-from api.activity.trending import TrendingBoard
 from api.catalog import service as catalog
 from api.catalog.access import viewer_for
 from api.catalog.snapshot import CatalogSnapshot
@@ -12,6 +11,7 @@ from api.errors import NotFound
 from api.http import Request, Response, Route, json_response
 from api.recommendations import engine, service
 from api.wire import ResponseBody, iso, utc_now
+from core.trending import TrendingBoard
 
 
 class Recommended(ResponseBody, kw_only=True):

@@ -87,7 +87,7 @@ async def test_access_token_verifies_with_the_published_jwks_alone(
 
 
 async def test_admin_account_is_bootstrapped_with_admin_role(client: httpx.AsyncClient) -> None:
-    from api.config import Settings
+    from core.config import Settings
 
     settings = Settings.from_env()
     login = await client.post(

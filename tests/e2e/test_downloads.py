@@ -22,7 +22,7 @@ from pymongo import MongoClient
 from redis import Redis
 
 from api.catalog.store import CHANGES_STREAM
-from api.config import Settings
+from core.config import Settings
 from stack.local import LocalStack
 from tests.e2e.helpers import (
     User,

@@ -24,7 +24,7 @@ import psutil
 import pytest
 from pymongo import MongoClient
 
-from api.config import Settings
+from core.config import Settings
 from media.ingest.tools import binary
 from media.store import PART_BYTES, PART_CONCURRENCY
 from stack.local import LocalStack

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from pymongo import MongoClient
 
-from api.playback import signing
+from core import signing
 from stack.local import LocalStack
 from tests.e2e.helpers import (
     clear_key_challenge,

@@ -6,9 +6,9 @@ import msgspec
 import pytest
 
 from api.app import App
-from api.config import Settings
 from api.deps import Deps
 from api.http import Request, Response
+from core.config import Settings
 
 
 def _json(body: bytes) -> dict[str, object]:

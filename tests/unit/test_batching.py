@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from api.batching import Batcher
+from core.batching import Batcher
 
 
 async def test_an_item_level_error_fails_only_its_caller() -> None:

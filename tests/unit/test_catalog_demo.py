@@ -14,7 +14,7 @@ import pytest
 from api.catalog.demo import COUNTRIES, REFERENCE_NOW, generate
 from api.catalog.models import GENRES, Asset, Title
 from api.maturity import KIDS_CAP, allows
-from api.storage import to_document
+from core.storage import to_document
 
 MPAA = {"G", "PG", "PG-13", "R", "NC-17"}
 TV = {"TV-Y", "TV-Y7", "TV-G", "TV-PG", "TV-14", "TV-MA"}

@@ -21,7 +21,7 @@ from api.catalog.shared import SharedCatalog, decode, encode
 from api.catalog.store import CatalogStore
 from api.deps import Deps
 from api.errors import NotReady
-from api.storage import Document, to_document
+from core.storage import Document, to_document
 from media.store import MediaStore
 
 TITLES = 30

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.config import ConfigError, Settings
 from api.downloads.views import metric_event
-from api.playback import signing
+from core import signing
+from core.config import ConfigError, Settings
 from media.origin import offline_mpd
 
 MPD = """<MPD>

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from actors.client import GroupCommit, ShardUnavailable
-from actors.protocol import Done, GetSession, Refused, decode_ops, encode
+from actors.client import GroupCommit
 from actors.state import Changes, ShardState
+from core.protocol import Done, GetSession, Refused, decode_ops, encode
+from core.shards import ShardUnavailable
 
 
 class Router:

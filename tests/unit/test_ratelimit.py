@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from api.config import RateBudget
 from api.deps import Deps
 from api.errors import RateLimited
 from api.ratelimit import RateLimiter
+from core.config import RateBudget
 
 
 async def test_budget_counts_down_then_429_with_retry_after(deps: Deps) -> None:

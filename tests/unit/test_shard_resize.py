@@ -6,7 +6,9 @@ import asyncio
 from collections import Counter
 
 from actors.client import GroupCommit
-from actors.protocol import (
+from actors.routing import Ring, dump_ring, jump, load_ring, shard_of
+from actors.state import Changes, ShardState
+from core.protocol import (
     SHARD_MOVING,
     WRONG_SHARD,
     AnyOp,
@@ -17,8 +19,6 @@ from actors.protocol import (
     decode_ops,
     encode,
 )
-from actors.routing import Ring, dump_ring, jump, load_ring, shard_of
-from actors.state import Changes, ShardState
 
 ACCOUNTS = [f"acc_{i:06x}" for i in range(20_000)]
 

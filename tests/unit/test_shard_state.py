@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.protocol import Done, GetSession, Heartbeat, Refused, StartSession, StopSession, Touch
 from actors.state import Changes, ShardState
+from core.protocol import Done, GetSession, Heartbeat, Refused, StartSession, StopSession, Touch
 
 TTL = 60_000
 
@@ -155,7 +155,7 @@ def test_restore_drops_expired_sessions_and_keeps_progress_dirty() -> None:
 
 
 def test_player_events_renew_the_lease_count_qoe_and_queue_for_storage() -> None:
-    from actors.protocol import PlayerEvent
+    from core.protocol import PlayerEvent
 
     shard = ShardState()
     shard.apply(start("s1", "tv"), Changes())

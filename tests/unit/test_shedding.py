@@ -10,7 +10,8 @@ import msgspec
 from api.app import App
 from api.deps import Deps
 from api.http import Request
-from api.shedding import LoopLag, Shedder, SheddingConfig
+from api.shedding import LoopLag, Shedder
+from core.config import SheddingConfig
 
 BARS = SheddingConfig(
     low_in_flight=4, high_in_flight=8, low_lag_ms=40, high_lag_ms=200, lag_min_in_flight=2

@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from api.deps import Deps
-from api.tasks import cancel_and_wait
+from core.tasks import cancel_and_wait
 
 
 async def _swallows_the_first_cancel() -> None:

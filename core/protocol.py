@@ -13,6 +13,11 @@ import msgspec
 PlaybackState = Literal["playing", "paused", "finished"]
 
 
+def progress_id(profile_id: str, asset_id: str) -> str:
+    """The ``_id`` of a profile's progress document for one asset."""
+    return f"{profile_id}:{asset_id}"
+
+
 class Op(msgspec.Struct, tag_field="op", forbid_unknown_fields=True):
     account_id: str
     now_ms: int

@@ -13,7 +13,7 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from api.storage import as_text
+from core.storage import as_text
 
 WINDOW_HOURS = 24
 HALF_LIFE_HOURS = 6.0

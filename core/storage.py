@@ -17,8 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from api.config import Settings
-from media.pool import Pool
+from core.config import Settings
 
 Document = dict[str, Any]
 
@@ -86,10 +85,3 @@ def to_document(value: msgspec.Struct) -> Document:
 def as_text(value: object) -> str:
     """Redis answers bytes (we do not set decode_responses: payloads stay binary-safe)."""
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def read_media_pool(db: AsyncDatabase[Document]) -> Pool | None:
-    """The demo clip pool's description (keys and clip directories) as bootstrap stored it;
-    None before the media was packaged. It never changes while the stack runs: keep it."""
-    doc = await db.media_pool.find_one({"_id": "pool"}, projection={"_id": 0})
-    return None if doc is None else msgspec.convert(doc, Pool)
