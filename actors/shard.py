@@ -113,11 +113,9 @@ class ShardActor:
         self.db = mongo_client(settings)[settings.mongodb_db]
         self.state = ShardState()
         self.sessions_key, self.progress_key, self.events_key = journal_keys(index)
-        self.flush_s = float(os.environ.get("PROGRESS_FLUSH_S", "3"))
-        self.persist_every_ms = int(float(os.environ.get("PROGRESS_PERSIST_S", "120")) * 1000)
-        # Benchmark baseline only (`make bench`): every accepted update is written to MongoDB
-        # before its answer, one document per heartbeat, as a service without the buffer would.
-        self.write_through = os.environ.get("PROGRESS_WRITE_THROUGH", "0") == "1"
+        self.flush_s = settings.shards.flush_s
+        self.persist_every_ms = int(settings.shards.persist_s * 1000)
+        self.write_through = settings.shards.write_through  # the benchmark's baseline only
         self.delete_if_same = self.redis.register_script(_DELETE_IF_SAME)
         self.recovered: asyncio.Task[None] | None = None
         self.background: asyncio.Task[None] | None = None

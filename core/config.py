@@ -103,6 +103,30 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(f"ingest setting {name} must be >= 1")
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+class ShardSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The shard actors' progress buffer (README § "Progress persistence")."""
+
+    flush_s: float  # buffered positions and events reach the Redis journal this often
+    persist_s: float  # a position reaches MongoDB at most this often per profile and asset
+    # Benchmark baseline only (`make bench`): every accepted update is written to MongoDB
+    # before its answer, one document per heartbeat, as a service without the buffer would.
+    write_through: bool
+
+    def __post_init__(self) -> None:
+        if self.flush_s <= 0 or self.persist_s <= 0:
+            raise ConfigError("PROGRESS_FLUSH_S and PROGRESS_PERSIST_S must be > 0")
+
+
 class DownloadSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Offline downloads: how long a license lives and what each plan may hold."""
 
@@ -144,6 +168,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_country_header: str
     ingest: IngestSettings
     downloads: DownloadSettings
+    shards: ShardSettings
     runtime: RuntimeConfig
 
     @classmethod
@@ -195,6 +220,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 },
                 per_device=_env_int("DOWNLOADS_PER_DEVICE", 100),
                 renewals=_env_int("DOWNLOAD_RENEWALS", 3),
+            ),
+            shards=ShardSettings(
+                flush_s=_env_float("PROGRESS_FLUSH_S", 3.0),
+                persist_s=_env_float("PROGRESS_PERSIST_S", 120.0),
+                write_through=_env("PROGRESS_WRITE_THROUGH", "0") == "1",
             ),
             runtime=runtime,
         )
