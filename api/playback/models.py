@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from api.catalog.responses import Pagination
 from api.wire import CountryCode, EpochMillis, RequestBody, ResponseBody
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -182,3 +183,22 @@ class ViewingStats(ResponseBody, kw_only=True):
     episodes_finished: int
     by_genre: dict[str, int]
     by_day: dict[str, int]  # ISO date → seconds
+
+
+class HistoryItem(ResponseBody, kw_only=True):
+    content_id: str
+    title: str
+    type: str
+    asset_id: str
+    position: int  # seconds, seed A style
+    duration: int
+    progress: float
+    watched: bool
+    last_watched_at: str
+    thumbnail_url: str
+
+
+class History(ResponseBody, kw_only=True):
+    profile_id: str
+    history: list[HistoryItem]
+    pagination: Pagination

@@ -9,6 +9,7 @@ both win).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from datetime import UTC, datetime
 from api.accounts.models import STREAM_LIMIT
 from api.activity import history
 from api.catalog.models import Title
-from api.catalog.snapshot import CatalogSnapshot
+from api.catalog.responses import Pagination
+from api.catalog.snapshot import CatalogSnapshot, Viewer
 from api.deps import Deps
 from api.errors import (
     InvalidRequest,
@@ -30,8 +32,10 @@ from api.errors import (
 )
 from api.http import Principal
 from api.maturity import allows
+from api.playback.models import Cdn, Drm, History, HistoryItem, Manifest, SessionCreated
 from api.profiles.models import Profile
 from api.wire import iso
+from core import signing
 from core.protocol import (
     REROUTE,
     AnyOp,
@@ -46,6 +50,9 @@ from core.protocol import (
     StopSession,
 )
 from core.shards import ShardUnavailable
+
+MANIFEST_TTL_S = 120
+HEARTBEAT_INTERVAL_S = 10
 
 
 def now_ms() -> int:
@@ -279,3 +286,113 @@ async def session(deps: Deps, *, account_id: str, session_id: str) -> Session:
 async def stop(deps: Deps, *, account_id: str, session_id: str) -> Session:
     op = StopSession(account_id=account_id, now_ms=now_ms(), session_id=session_id)
     return await _session_op(deps, account_id, op)
+
+
+# -- what the views answer ---------------------------------------------------------------------
+
+
+def session_created(deps: Deps, started: Started) -> SessionCreated:
+    """What a client needs to play a started session: a signed manifest URL, the license
+    server and its token, the lease and heartbeat cadence, where to resume."""
+    settings = deps.settings
+    session = started.session
+    expires = int(time.time()) + MANIFEST_TTL_S
+    url = signing.asset_url(
+        deps.media_key,
+        settings.media_base_url,
+        session.asset_id,
+        "manifest.mpd",
+        session.session_id,
+        expires,
+    )
+    return SessionCreated(
+        session_id=session.session_id,
+        manifest=Manifest(type="dash", url=url, expires_in_sec=MANIFEST_TTL_S),
+        drm=Drm(
+            license_server_url=f"{settings.public_base_url}/v1/drm/licenses",
+            license_token=signing.license_token(
+                deps.media_key, session.session_id, session.account_id
+            ),
+            key_system="org.w3.clearkey",
+        ),
+        cdn=Cdn(provider="origin", region="local"),
+        title_id=session.title_id,
+        asset_id=session.asset_id,
+        profile_id=session.profile_id,
+        lease_ttl_sec=settings.lease_ttl_s,
+        heartbeat_interval_sec=HEARTBEAT_INTERVAL_S,
+        resume_position_ms=started.resume_ms,
+    )
+
+
+@dataclass(frozen=True)
+class ProgressTarget:
+    title_id: str
+    asset_id: str
+    session_id: str | None
+
+
+async def progress_target(
+    deps: Deps, *, account_id: str, profile_id: str, content_id: str, session_id: str | None
+) -> ProgressTarget:
+    """Which asset a seed A progress report (``/v1/streaming/{content_id}/progress``) is about:
+    the session's when it names a live one, else the asset id given in place of the title id
+    (seed A allows it), else a series' next-up episode or a movie's main asset."""
+    snapshot = await deps.catalog.ready()
+    title = snapshot.get(content_id)
+    playing = None
+    if session_id is not None:  # the session knows exactly which asset is playing
+        with contextlib.suppress(SessionNotFound):  # expired: the position still counts
+            playing = await session(deps, account_id=account_id, session_id=session_id)
+    if playing is not None:
+        asset_id = playing.asset_id
+    elif title is None:
+        asset_id = content_id
+    elif title.type == "series":
+        asset_id = (await next_up(deps, title, profile_id))[0]
+    else:
+        asset_id = title.asset_id or ""
+    if title is None and (owner := snapshot.asset_owner.get(asset_id)) is not None:
+        title = snapshot.titles[owner]
+    return ProgressTarget(
+        title_id=title.id if title else content_id,
+        asset_id=asset_id,
+        session_id=playing.session_id if playing else None,
+    )
+
+
+async def history_page(
+    deps: Deps, viewer: Viewer, profile_id: str, *, page: int, limit: int
+) -> History:
+    """Seed A's viewing history: the profile's recent viewings of titles the viewer may still
+    see (region, maturity), newest first, one page of them."""
+    snapshot = await deps.catalog.ready()
+    visible = snapshot.visible(viewer)
+    items = []
+    for viewing in await history.recent(deps.db, profile_id=profile_id, limit=1000):
+        pos = snapshot.by_id.get(viewing.title_id)
+        if pos is None or not visible[pos]:
+            continue
+        title = snapshot.titles[pos]
+        items.append(
+            HistoryItem(
+                content_id=title.id,
+                title=title.name,
+                type=title.type,
+                asset_id=viewing.asset_id,
+                position=viewing.position_ms // 1000,
+                duration=viewing.duration_ms // 1000,
+                progress=round(viewing.position_ms / max(1, viewing.duration_ms), 4),
+                watched=viewing.watched,
+                last_watched_at=iso(viewing.updated_at),
+                thumbnail_url=title.artwork.thumbnail,
+            )
+        )
+    start = (page - 1) * limit
+    return History(
+        profile_id=profile_id,
+        history=items[start : start + limit],
+        pagination=Pagination(
+            page=page, limit=limit, total=len(items), has_next=start + limit < len(items)
+        ),
+    )
