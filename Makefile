@@ -47,8 +47,8 @@ clean:
 bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, openloop.md/.png, shedding.md, encode-benchmark.md, capacity.md
 	$(PY) -m loadtest.shedding_bench
 	$(PY) -m loadtest.openloop
-	$(PY) -m loadtest.bench
 	$(PY) -m loadtest.encode_bench
+	$(PY) -m loadtest.bench
 	$(PY) -m loadtest.capacity
 
 bench-encode: $(STAMP)  ## pipeline vs plain ffmpeg encode speed → docs/encode-benchmark.md, encode-timeline.png

@@ -587,14 +587,25 @@ def shard_memory_section() -> list[str]:
     ]
 
 
-def shedding_section(docs: Path) -> list[str]:
-    """The priority-shedding run (``loadtest.shedding_bench``, run first by ``make bench``)."""
-    report = docs / "shedding.md"
+# Reports of the other `make bench` steps (each runs before this one), folded in as sections.
+OTHER_REPORTS = (
+    ("shedding.md", "Priority load shedding", "loadtest.shedding_bench"),
+    ("openloop.md", "Open loop: latency against achieved throughput", "loadtest.openloop"),
+    ("encode-benchmark.md", "Encode throughput (ingest pipeline)", "loadtest.encode_bench"),
+)
+
+
+def included_report(docs: Path, name: str, title: str, module: str) -> list[str]:
+    """Another benchmark's report as a section of this one (its own title dropped)."""
+    report = docs / name
     if not report.exists():
-        return ["## Priority load shedding", "", "Not measured: run `make bench` (it runs "
-                "`python -m loadtest.shedding_bench` first)."]  # fmt: skip
-    body = report.read_text().splitlines()[1:]  # its own title becomes a section
-    return ["## Priority load shedding", *body, f"(From [{report.name}]({report.name}).)"]
+        return [f"## {title}", "", f"Not measured: run `make bench` (it runs "
+                f"`python -m {module}` before this report)."]  # fmt: skip
+    # Its own title dropped, its sections one level down.
+    body = [
+        "#" + line if line.startswith("#") else line for line in report.read_text().splitlines()[1:]
+    ]
+    return [f"## {title}", *body, f"(From [{report.name}]({report.name}).)"]
 
 
 def search_section(sizes: str) -> list[str]:
@@ -707,8 +718,11 @@ def render(
         "",
         *shard_memory_section(),
         "",
-        *shedding_section(ROOT / "docs"),
-        "",
+        *(
+            line
+            for report in OTHER_REPORTS
+            for line in (*included_report(ROOT / "docs", *report), "")
+        ),
         *search_section(args.search_sizes),
         "",
         "Every closed-loop pass, requests/s:",
