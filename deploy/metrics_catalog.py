@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
-CODE_DIRS = ("api", "actors", "deployments", "media", "stack")
+CODE_DIRS = ("core", "api", "actors", "deployments", "media", "stack")
 RAY_PREFIX = "ray_"
 METRIC_KINDS = {"Counter", "Gauge", "Histogram"}
 HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 SERVE_LOGGER = "ray.serve"
-APP_LOGGERS = ("api", "actors", "media")
+APP_LOGGERS = ("core", "api", "actors", "media")
 
 
 def route_app_logs(level: str) -> None:
