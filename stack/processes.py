@@ -70,15 +70,25 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 PRIVATE_PORTS = range(25_000, 32_000)
 
 
+# Ports this process has handed out. A port is only probed, not held, until its listener starts,
+# so without this a stack's dozen draws could return one port twice: Ray then refused to start
+# ("a port number … that is used by other components"), or a listener failed to bind.
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port nothing listens on now and this process has not handed out before."""
     for _ in range(1000):
         port = random.choice(PRIVATE_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError(f"no free port in {PRIVATE_PORTS}")
 
 

@@ -269,3 +269,9 @@ def test_wait_ready_fails_when_nothing_progresses(
     with pytest.raises(TimeoutError, match=r"no progress for 1s.*redis unavailable: TimeoutError"):
         stack.wait_ready(lambda _: None, stall_s=1, catalog_s=30)
     assert time.monotonic() - started < 5
+
+
+def test_free_port_never_hands_out_one_port_twice() -> None:
+    """A stack draws a dozen ports before any listener holds one: a repeat broke start-up."""
+    drawn = [free_port() for _ in range(500)]
+    assert len(set(drawn)) == len(drawn)
