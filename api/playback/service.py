@@ -86,13 +86,18 @@ def _episodes(title: Title) -> list[str]:
     return [e.asset_id for season in title.seasons for e in season.episodes]
 
 
+async def stored_resume(deps: Deps, profile_id: str, asset_id: str) -> int:
+    """Where MongoDB's copy of the profile's progress resumes ``asset_id`` (0: from the start)."""
+    stored = await history.viewing(deps.db, profile_id=profile_id, asset_id=asset_id)
+    return stored.position_ms if stored and not stored.watched else 0
+
+
 async def next_up(deps: Deps, title: Title, profile_id: str) -> tuple[str, int]:
     """The asset to play for a title, and where to resume: a movie's own asset; for a series,
     the episode in progress, else the one after the last finished, else the first."""
     if title.type != "series":
         assert title.asset_id is not None
-        resume = await history.viewing(deps.db, profile_id=profile_id, asset_id=title.asset_id)
-        return title.asset_id, resume.position_ms if resume and not resume.watched else 0
+        return title.asset_id, await stored_resume(deps, profile_id, title.asset_id)
     viewings = [
         v for v in await history.recent(deps.db, profile_id=profile_id) if v.title_id == title.id
     ]
@@ -179,10 +184,15 @@ async def start(
     if asset_id is None and title_id in snapshot.asset_owner:
         asset_id = title_id
     resumes = asset_id is None  # a chosen asset starts at 0; a title resumes where it was
-    if asset_id is None:
+    # A movie's resume position is read after the shard call, and from MongoDB only when the
+    # shard holds none for it (a restart mostly finds it buffered there, fresher anyway); a
+    # series needs the profile's history to pick its episode first.
+    resume_ms: int | None = 0
+    if asset_id is None and title.type != "series":
+        assert title.asset_id is not None
+        asset_id, resume_ms = title.asset_id, None
+    elif asset_id is None:
         asset_id, resume_ms = await next_up(deps, title, profile.id)
-    else:
-        resume_ms = 0
     duration_ms = asset_duration_ms(title, asset_id)
     if duration_ms is None:
         raise NotFound("That asset is not part of this title", details="asset_id")
@@ -221,6 +231,8 @@ async def start(
     assert isinstance(result, Done) and result.session is not None
     if resumes and result.progress is not None:  # fresher than MongoDB's copy
         resume_ms = 0 if result.progress.watched else result.progress.position_ms
+    elif resume_ms is None:
+        resume_ms = await stored_resume(deps, profile.id, asset_id)
     return Started(result.session, title, resume_ms)  # (the shard counted the play for trending)
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -557,3 +558,65 @@ async def test_declared_country_only_narrows(client: httpx.AsyncClient) -> None:
     )
     assert started.status_code == 403
     assert started.json()["error"]["code"] == "NOT_AVAILABLE_IN_REGION"
+
+
+async def test_a_movie_resumes_from_the_shard_and_else_from_mongodb(
+    client: httpx.AsyncClient, stack: LocalStack
+) -> None:
+    """A restart resumes where the last heartbeat left the movie (the shard's buffer); a
+    position only MongoDB holds (written days ago, long out of the shard) resumes too; a
+    chosen asset starts at 0."""
+    user = await register(client, plan="premium")
+    profile = await _profile(client, user)
+    movie = await first_title(client, user, type="movie")
+    started = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv-1")
+    )
+    assert started.status_code == 201 and started.json()["resume_position_ms"] == 0
+    session, asset_id = started.json()["session_id"], started.json()["asset_id"]
+    beat = await client.put(
+        f"/v1/profiles/{profile}/progress",
+        headers=user.auth,
+        json={
+            "title_id": movie["id"],
+            "asset_id": asset_id,
+            "position_ms": 61_000,
+            "state": "playing",
+            "ts_ms": 1_000,
+            "session_id": session,
+        },
+    )
+    assert beat.status_code == 200, beat.text
+    again = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(profile, movie["id"], "tv-1")
+    )
+    assert again.json()["resume_position_ms"] == 61_000
+    chosen = await client.post(
+        "/v1/playback/sessions",
+        headers=user.auth,
+        json=_session(profile, movie["id"], "tv-1", asset_id=asset_id),
+    )
+    assert chosen.json()["resume_position_ms"] == 0
+
+    other = await _profile(client, user, maturity_rating="TV-MA")
+    mongo: MongoClient[dict[str, Any]] = MongoClient(stack.env()["MONGODB_URL"])
+    try:
+        mongo.streaming.progress.insert_one(
+            {
+                "_id": f"{other}:{asset_id}",
+                "profile_id": other,
+                "title_id": movie["id"],
+                "asset_id": asset_id,
+                "position_ms": 42_000,
+                "duration_ms": 10**7,
+                "watched": False,
+                "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
+            }
+        )
+    finally:
+        mongo.close()
+    from_store = await client.post(
+        "/v1/playback/sessions", headers=user.auth, json=_session(other, movie["id"], "tv-2")
+    )
+    assert from_store.status_code == 201, from_store.text
+    assert from_store.json()["resume_position_ms"] == 42_000
