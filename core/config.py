@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -58,18 +59,29 @@ class RuntimeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     shedding: SheddingConfig = msgspec.field(default_factory=SheddingConfig)
 
 
+_N = TypeVar("_N", int, float)
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: _N, kind: type[_N], what: str) -> _N:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "a number")
 
 
 def _parse_budgets(raw: str) -> dict[str, RateBudget]:
@@ -101,16 +113,6 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("max_upload_bytes", "max_jobs", "stall_s", "task_timeout_s"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ingest setting {name} must be >= 1")
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
 class ShardSettings(msgspec.Struct, frozen=True, kw_only=True):
