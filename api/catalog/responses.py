@@ -60,6 +60,15 @@ class Pagination(ResponseBody, kw_only=True):
     total: int
     has_next: bool
 
+    @classmethod
+    def of(cls, page: int, limit: int, total: int) -> Pagination:
+        return cls(page=page, limit=limit, total=total, has_next=page * limit < total)
+
+    @staticmethod
+    def window(page: int, limit: int) -> slice:
+        """The items of page ``page`` (from 1) of ``limit`` each."""
+        return slice((page - 1) * limit, page * limit)
+
 
 class ContentPage(ResponseBody, kw_only=True):
     content: list[ContentItem]

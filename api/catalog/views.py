@@ -40,11 +40,9 @@ def routes(deps: Deps, trending: TrendingBoard) -> list[Route]:
             ordered = snapshot.in_order(
                 snapshot.by_popularity, snapshot.filtered(viewer, **filters)
             )
-            start = (page - 1) * limit
-            items = [ContentItem.of(snapshot.titles[pos]) for pos in ordered[start : start + limit]]
-            pagination = Pagination(
-                page=page, limit=limit, total=len(ordered), has_next=start + limit < len(ordered)
-            )
+            window = Pagination.window(page, limit)
+            items = [ContentItem.of(snapshot.titles[pos]) for pos in ordered[window]]
+            pagination = Pagination.of(page, limit, len(ordered))
             return encode(ContentPage(content=items, pagination=pagination))
 
         key = ("browse", viewer, *filters.values(), page, limit)

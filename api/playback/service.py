@@ -400,11 +400,8 @@ async def history_page(
                 thumbnail_url=title.artwork.thumbnail,
             )
         )
-    start = (page - 1) * limit
     return History(
         profile_id=profile_id,
-        history=items[start : start + limit],
-        pagination=Pagination(
-            page=page, limit=limit, total=len(items), has_next=start + limit < len(items)
-        ),
+        history=items[Pagination.window(page, limit)],
+        pagination=Pagination.of(page, limit, len(items)),
     )
