@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit e2e lint bench bench-encode chaos resize autoscale soak clean web fuzz deploy-check
+.PHONY: run test unit e2e lint bench ratios profile bench-encode chaos resize autoscale soak clean web fuzz deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchm
 	$(PY) -m loadtest.encode_bench
 	$(PY) -m loadtest.bench
 	$(PY) -m loadtest.capacity
+
+ratios: $(STAMP)  ## quick A/B of a hot-path change: heartbeat and restart as shares of hello (closed loop, 3 passes); prints, writes nothing
+	$(PY) -m loadtest.bench --ratios-only
+
+profile: $(STAMP)  ## py-spy under load: where hello's, a heartbeat's and a session start's Python time goes → docs/profile.md
+	$(PY) -m loadtest.profile_hot_path
 
 bench-encode: $(STAMP)  ## pipeline vs plain ffmpeg encode speed → docs/encode-benchmark.md, encode-timeline.png
 	$(PY) -m loadtest.encode_bench

@@ -47,6 +47,7 @@ VIEWER_LOCUSTFILE = HERE / "locustfile.py"
 HELLO = "hello-world Serve endpoint (ceiling)"
 HEARTBEAT = "PUT /v1/profiles/{id}/progress (heartbeat)"
 WRITE_THROUGH = "heartbeat, write-through (no buffer)"
+RESTART = "POST /v1/playback/sessions (restart)"
 BENCH_BUDGET = {"limit": 1_000_000_000, "window_s": 3600}  # counted in Redis, never refused
 PACED_FRACTIONS = (0.2, 0.4, 0.6, 0.7, 0.8, 1.0)
 FLUSH_WAIT_S = 4.0  # one PROGRESS_FLUSH_S (3 s) and change: a pass's due writes land in it
@@ -131,7 +132,7 @@ def scenarios(base_url: str, token: str) -> list[Scenario]:
             write_through=True,
         ),
         Scenario(
-            "POST /v1/playback/sessions (restart)",
+            RESTART,
             "POST",
             (),
             False,
@@ -636,7 +637,7 @@ def headline(
 ) -> list[str]:
     ceiling = _median(results[HELLO], "rps")
     beat = _median(results[HEARTBEAT], "rps")
-    start = _median(results["POST /v1/playback/sessions (restart)"], "rps")
+    start = _median(results[RESTART], "rps")
     at70 = next((s for f, s in paced.get("heartbeat", []) if abs(f - 0.7 * ceiling) < 1), None)
     lines = [
         "## Headline",
@@ -782,6 +783,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--search-sizes", default="5000,100000", help="catalog sizes for the in-process search run"
     )
+    parser.add_argument(
+        "--ratios-only",
+        action="store_true",
+        help="only the closed-loop passes of hello, heartbeat and restart, their medians and "
+        "ratios printed; nothing written (a quick A/B of a hot-path change: `make ratios`)",
+    )
     return parser.parse_args()
 
 
@@ -832,6 +839,7 @@ def main() -> int:
             s
             for s in scenarios(target.base_url, token)
             if target.ray_address or not s.write_through  # the switch goes through Ray
+            if not args.ratios_only or s.name in (HELLO, HEARTBEAT, RESTART)
         ]
         results: dict[str, list[Sample]] = {s.name: [] for s in plan}
         for run in range(args.runs):
@@ -844,6 +852,12 @@ def main() -> int:
                     flush=True,
                 )
         ceiling = _median(results[HELLO], "rps")
+        if args.ratios_only:
+            for name in (HEARTBEAT, RESTART):
+                rps = _median(results[name], "rps")
+                print(f"median {name}: {rps:,.0f} req/s = {rps / ceiling:.2f} of hello's "
+                      f"{ceiling:,.0f}", flush=True)  # fmt: skip
+            return 0
         by_name = {s.name: s for s in plan}
         paced: dict[str, list[tuple[float, Sample]]] = {"hello": [], "heartbeat": []}
         for fraction in PACED_FRACTIONS:
