@@ -44,9 +44,10 @@ web:
 clean:
 	rm -rf $(VENV) var web/node_modules web/dist
 
-bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, openloop.md/.png, shedding.md, encode-benchmark.md, capacity.md
+bench: $(STAMP)  ## the benchmark beside the hello-world ceiling → docs/benchmarks.md, latency.png, openloop.md/.png, profile.md, shedding.md, encode-benchmark.md, capacity.md
 	$(PY) -m loadtest.shedding_bench
 	$(PY) -m loadtest.openloop
+	$(PY) -m loadtest.profile_hot_path
 	$(PY) -m loadtest.encode_bench
 	$(PY) -m loadtest.bench
 	$(PY) -m loadtest.capacity

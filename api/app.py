@@ -55,6 +55,8 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _OUTAGES = (ConnectionFailure, RedisConnectionError, RedisTimeoutError, TimeoutError)
 
 
+# A request's route and path parameters, or the 404/405 that answers it.
+Match = tuple[Route, dict[str, str]] | ApiError
 # (route template, method, status, error code or ""): once per request, e.g. for Prometheus.
 Observer = Callable[[str, str, int, str], None]
 
@@ -132,35 +134,41 @@ class App:
             ]
         )
 
-    def streams_body(self, method: str, path: str) -> bool:
-        """Whether the route for this request reads its body as a stream (an upload)."""
+    def match(self, method: str, path: str) -> Match:
+        """The route and path parameters for a request, or the error that answers it (404,
+        405). The ingress matches once, before it reads the body (an upload's route streams
+        it), and hands the match to :meth:`handle`."""
         try:
-            route, _ = self.router.match(method, path)
-        except ApiError:
-            return False
-        return route.streams_body
+            return self.router.match(method, path)
+        except ApiError as error:
+            return error
 
     def reconfigure(self, runtime: RuntimeConfig) -> None:
         self.deps.reconfigure(runtime)
         self.shedder.configure(runtime.shedding)
 
-    async def handle(self, req: Request) -> Response:
+    async def handle(self, req: Request, matched: Match | None = None) -> Response:
+        """Answer ``req``; ``matched``: :meth:`match`'s answer for it, if already asked."""
         shedder = self.shedder
         if not shedder.lag.running:
             shedder.lag.start()  # on the loop that serves: the lag it measures is this one's
         shedder.in_flight += 1
         try:
-            return await self._handle(req)
+            return await self._handle(req, matched)
         finally:
             shedder.in_flight -= 1
 
-    async def _handle(self, req: Request) -> Response:
+    async def _handle(self, req: Request, matched: Match | None) -> Response:
         req.request_id = request_id_for(req.headers)
         template, code = "unmatched", ""
         try:
             if len(req.body) > MAX_BODY_BYTES:
                 raise PayloadTooLarge(f"Bodies are limited to {MAX_BODY_BYTES} bytes")
-            route, req.path_params = self.router.match(req.method, req.path)
+            if matched is None:
+                matched = self.match(req.method, req.path)
+            if isinstance(matched, ApiError):
+                raise matched
+            route, req.path_params = matched
             template = route.template
             if not self.shedder.admit(route.priority):  # before auth, decoding, any store call
                 raise ServiceUnavailable(

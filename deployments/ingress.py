@@ -26,6 +26,7 @@ from api.app import App
 from api.deps import Deps
 from api.downloads import service as download_service
 from api.downloads import views as download_views
+from api.errors import ApiError
 from api.http import Request
 from api.ingest.linking import link_ready_asset
 from core.config import RuntimeConfig, Settings
@@ -104,7 +105,8 @@ class Ingress:
         # which drops tabs and line breaks, so ``/v1/users/profiles/%0A`` would route to the
         # profile list instead of answering for a profile id "\n".
         path: str = request.scope["path"]
-        streams = self.app.streams_body(request.method, path)
+        matched = self.app.match(request.method, path)
+        streams = not isinstance(matched, ApiError) and matched[0].streams_body
         response = await self.app.handle(
             Request(
                 method=request.method,
@@ -114,7 +116,8 @@ class Ingress:
                 body=b"" if streams else await request.body(),
                 stream=request.stream() if streams else None,
                 client=request.client.host if request.client else "",
-            )
+            ),
+            matched,
         )
         # Serve echoes the request's X-Request-Id (the id App.handle used) on every response.
         response.headers.pop("X-Request-Id", None)

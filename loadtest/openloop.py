@@ -18,7 +18,7 @@ measured: for every step the report gives the **send lag** (how late, at the 99t
 the generator got each request out against its schedule). Where that lag grows, the generator,
 not the service, is the bottleneck; the hello-world curve is the ceiling of both together.
 
-Requests are the same as ``loadtest/shedding_bench.py``'s (``Bench.one``): heartbeats
+Requests are the same as ``loadtest/shedding_bench.py``'s (``loadtest/viewers.py``): heartbeats
 ``PUT /v1/profiles/{id}/progress`` naming a live session, same-device session restarts
 ``POST /v1/playback/sessions``, ``GET /bench/hello/``. Writes ``docs/openloop.{md,json,png}``.
 """
@@ -39,14 +39,14 @@ from typing import Any
 import aiohttp
 import uvloop
 
-from loadtest.shedding_bench import Bench, ClassResult, prepare
+from loadtest.viewers import KINDS, ClassResult, Viewers, prepare
 from stack.local import private_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {
     name: {"limit": 10**9, "window_s": 60} for name in ("auth", "content", "streaming", "analytics")
 }
-KINDS = ("hello", "heartbeat", "session start")
+STARTERS = 20  # accounts that restart their session (as in shedding_bench)
 DEFAULT_RATES = "250,500,750,1000,1250,1500,1750,2000,2500,3000,4000,5000"
 # Past the knee: what ends a path's sweep.
 MIN_SUCCESS = 0.95
@@ -60,15 +60,15 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
 
 
-async def step(bench: Bench, kind: str, rate: float, seconds: float) -> dict[str, Any]:
+async def step(
+    base_url: str, players: Viewers, kind: str, rate: float, seconds: float
+) -> dict[str, Any]:
     """One open-loop step: ``rate`` requests/s of ``kind`` for ``seconds``."""
     result = ClassResult()
     lags_ms: list[float] = []
     connector = aiohttp.TCPConnector(limit=0)  # never wait for a connection: open loop
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(
-        bench.stack.base_url, connector=connector, timeout=timeout
-    ) as client:
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
         loop = asyncio.get_running_loop()
         tasks: list[asyncio.Task[None]] = []
         count = int(rate * seconds)
@@ -79,7 +79,7 @@ async def step(bench: Bench, kind: str, rate: float, seconds: float) -> dict[str
             if delay > 0:
                 await asyncio.sleep(delay)
             lags_ms.append(max(0.0, time.monotonic() - scheduled) * 1000)
-            tasks.append(loop.create_task(bench.one(client, kind, index, scheduled, result)))
+            tasks.append(loop.create_task(players.one(client, kind, index, scheduled, result)))
         sent_for = time.monotonic() - start
         await asyncio.gather(*tasks)
     summary = result.summary()
@@ -104,12 +104,14 @@ def past_the_knee(point: dict[str, Any]) -> bool:
     )
 
 
-async def sweep(bench: Bench, rates: list[float], seconds: float) -> list[dict[str, Any]]:
+async def sweep(
+    base_url: str, players: Viewers, rates: list[float], seconds: float
+) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     for kind in KINDS:
         for rate in rates:
             print(f"[{kind}] {rate:g}/s for {seconds:g} s", flush=True)
-            point = await step(bench, kind, rate, seconds)
+            point = await step(base_url, players, kind, rate, seconds)
             points.append(point)
             print(
                 f"[{kind}] {rate:g}/s offered: {point['achieved_per_s']:g}/s answered 2xx, "
@@ -248,9 +250,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="only redo the report and plot from an earlier run's JSON")  # fmt: skip
-    # Bench.one's session restarts and heartbeats read these (shedding_bench's arguments).
-    parser.add_argument("--beats", type=float, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--starts", type=float, default=0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -268,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 
         async def measure() -> list[dict[str, Any]]:
             viewers = await prepare(stack, args.viewers)
-            return await sweep(Bench(stack, viewers, args), rates, args.seconds)
+            return await sweep(stack.base_url, Viewers(viewers, STARTERS), rates, args.seconds)
 
         # The generator shares two cores with the stack: uvloop and no garbage collection
         # pauses mid-step keep its own share small and its schedule on time (see send lag).

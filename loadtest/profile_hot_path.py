@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 
 from loadtest import procstats
-from loadtest.shedding_bench import prepare
+from loadtest.viewers import ClassResult, Viewers, prepare
 from stack.local import private_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,59 +102,22 @@ def fold(raw: str) -> tuple[int, Counter[str], Counter[str]]:
     return total, layers, ours
 
 
-def request_for(kind: str, viewer: dict[str, str], index: int, position: int) -> tuple[str, str, dict[str, Any]]:  # fmt: skip
-    """Hello-world, a heartbeat naming the viewer's live session, or a same-device restart."""
-    if kind == "hello":
-        return "GET", "/bench/hello/", {}
-    if kind == "heartbeat":
-        body: dict[str, Any] = {
-            "title_id": viewer["title_id"],
-            "asset_id": viewer["asset_id"],
-            "position_ms": position,
-            "state": "playing",
-            "ts_ms": 1_000_000 + position,
-            "session_id": viewer["session_id"],
-        }
-        return "PUT", f"/v1/profiles/{viewer['profile_id']}/progress", body
-    body = {
-        "profile_id": viewer["profile_id"],
-        "title_id": viewer["title_id"],
-        "device": {"device_id": f"bench-{index}", "platform": "web"},
-    }
-    return "POST", "/v1/playback/sessions", body
-
-
-async def drive(base_url: str, viewers: list[dict[str, str]], connections: int,
-                seconds: float, kind: str) -> dict[str, Any]:  # fmt: skip
+async def drive(base_url: str, players: Viewers, connections: int, seconds: float,
+                kind: str) -> dict[str, Any]:  # fmt: skip
     """Closed-loop requests of ``kind``: each connection sends its next one when the last
-    answers. Connection i uses viewer i (the one whose session ``prepare`` started from device
-    ``bench-i``), so restarts replace their own session."""
-    statuses: Counter[int] = Counter()
+    answers, always as the same viewer (connection i, viewer i of its group)."""
+    result = ClassResult()
     until = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
 
         async def worker(index: int) -> None:
-            viewer = viewers[index]
-            auth = {"Authorization": f"Bearer {viewer['token']}"}
-            position = 0
             while time.monotonic() < until:
-                position += 100
-                method, path, body = request_for(kind, viewer, index, position)
-                try:
-                    async with client.request(
-                        method, path, headers=auth, json=body or None
-                    ) as response:
-                        raw = await response.read()
-                        statuses[response.status] += 1
-                    if response.status == 201:
-                        viewer["session_id"] = json.loads(raw)["session_id"]
-                except (aiohttp.ClientError, TimeoutError):
-                    statuses[0] += 1
+                await players.one(client, kind, index, time.monotonic(), result)
 
         await asyncio.gather(*(worker(i) for i in range(connections)))
-    return {"requests": sum(statuses.values()), "statuses": dict(statuses)}
+    return result.summary()
 
 
 PROFILED = {
@@ -175,10 +138,10 @@ def record(pids: dict[int, str], seconds: float, rate: int, out_dir: Path) -> li
     return procs
 
 
-def profile(stack: Any, viewers: list[dict[str, str]], kind: str, args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def profile(stack: Any, players: Viewers, kind: str, args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
     """One load of ``kind`` with py-spy on the processes that serve it; samples folded."""
     print(f"[{kind}] warming up (5 s)", flush=True)
-    asyncio.run(drive(stack.base_url, viewers, args.connections, 5, kind))
+    asyncio.run(drive(stack.base_url, players, args.connections, 5, kind))
     markers = (str(stack.data_dir), f"127.0.0.1:{stack.redis_port}")
     pids = {p: s.kind for p, s in procstats.sample(markers).items() if s.kind in PROFILED[kind]}
     print(
@@ -188,7 +151,7 @@ def profile(stack: Any, viewers: list[dict[str, str]], kind: str, args: argparse
     raw_dir.mkdir(parents=True)
     spies = record(pids, args.seconds, args.rate, raw_dir)
     time.sleep(0.5)  # py-spy attaches before the measured load starts
-    load = asyncio.run(drive(stack.base_url, viewers, args.connections, args.seconds, kind))
+    load = asyncio.run(drive(stack.base_url, players, args.connections, args.seconds, kind))
     for spy in spies:
         _, err = spy.communicate(timeout=60)
         if spy.returncode != 0:
@@ -203,7 +166,7 @@ def profile(stack: Any, viewers: list[dict[str, str]], kind: str, args: argparse
         data["samples"] += total
         data["layers"].update(layers)
         data["ours"].update(ours)
-    print(f"[{kind}] {load['requests']:,} requests, statuses {load['statuses']}", flush=True)
+    print(f"[{kind}] {load['requests']:,} requests, 2xx share {load['success']}", flush=True)
     return {
         "load": load,
         "processes": {
@@ -213,6 +176,7 @@ def profile(stack: Any, viewers: list[dict[str, str]], kind: str, args: argparse
 
 
 def write_report(out: Path, result: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     (out / "profile.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "# Where a request's Python time goes (py-spy)",
@@ -229,7 +193,11 @@ def write_report(out: Path, result: dict[str, Any]) -> None:
     ]
     for path, run in result["paths"].items():
         load = run["load"]
-        lines += [f"## {path}: {load['requests']:,} requests, statuses {load['statuses']}", ""]
+        lines += [
+            f"## {path}: {load['requests']:,} requests ({load['requests'] / result['seconds']:,.0f}"
+            f"/s), 2xx share {load['success']}, p50 {load['p50_ms']} ms",
+            "",
+        ]
         for process, data in run["processes"].items():
             total = data["samples"] or 1
             lines += [f"### {process} ({data['processes']} process(es), {total:,} samples)", ""]
@@ -269,9 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         "profile-", user_config={"rate_limits": BUDGETS}, bench_endpoints=True
     ) as stack:
         print(f"provisioning {args.viewers} viewers with a live session each", flush=True)
-        viewers = asyncio.run(prepare(stack, max(args.viewers, args.connections)))
+        # Half restart, half heartbeat: no two connections share a viewer.
+        viewers = asyncio.run(prepare(stack, max(args.viewers, 2 * args.connections)))
+        players = Viewers(viewers, starters=len(viewers) // 2)
         for kind in args.paths.split(","):
-            paths[kind] = profile(stack, viewers, kind, args)
+            paths[kind] = profile(stack, players, kind, args)
     result = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": args.seconds,

@@ -23,56 +23,19 @@ import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 
-from loadtest.provision import provision_into
+from loadtest.viewers import ClassResult, Viewers, prepare
 from stack.local import LocalStack, private_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTERS = 20  # accounts that restart their session; the others heartbeat and flood events
 BUDGETS = {name: {"limit": 10**9, "window_s": 60} for name in ("streaming", "analytics")}
-
-
-@dataclass
-class ClassResult:
-    requests: int = 0
-    ok: int = 0
-    shed_503: int = 0  # 503 with Retry-After
-    failed: int = 0  # anything else: other status, no answer
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-
-    def add(self, status: int | None, retry_after: bool, latency_ms: float) -> None:
-        self.requests += 1
-        if status is not None and status < 300:
-            self.ok += 1
-            self.latencies_ms.append(latency_ms)
-        elif status == 503 and retry_after:
-            self.shed_503 += 1
-        else:
-            self.failed += 1
-
-    def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms)
-
-        def pct(q: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
-
-        return {
-            "requests": self.requests,
-            "success": round(self.ok / self.requests, 4) if self.requests else None,
-            "shed_503": self.shed_503,
-            "failed": self.failed,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-        }
 
 
 # -- the flood, in its own process (its client CPU must not delay the paced schedule) -------------
@@ -122,8 +85,7 @@ class Bench:
         self.stack = stack
         self.viewers = viewers
         self.args = args
-        self.positions = {v["profile_id"]: 0 for v in viewers}
-        self.starters, self.watchers = viewers[:STARTERS], viewers[STARTERS:]
+        self.players = Viewers(viewers, STARTERS)
 
     async def paced(self, seconds: float, flood: bool, hello: bool = False) -> dict[str, Any]:
         beat_kind = "hello" if hello else "heartbeat"
@@ -134,7 +96,13 @@ class Bench:
         if flood:
             flooder = multiprocessing.Process(
                 target=flood_main,
-                args=(self.stack.base_url, self.watchers, self.args.flood, until + 1, counts),
+                args=(
+                    self.stack.base_url,
+                    self.players.watchers,
+                    self.args.flood,
+                    until + 1,
+                    counts,
+                ),
             )
             flooder.start()
             await asyncio.sleep(2)  # the flood is on before the measured schedule starts
@@ -157,7 +125,7 @@ class Bench:
                     await asyncio.sleep(delay)
                 tasks.append(
                     asyncio.get_running_loop().create_task(
-                        self.one(c, kind, index, start + at, results[kind])
+                        self.players.one(c, kind, index, start + at, results[kind])
                     )
                 )
             await asyncio.gather(*tasks)
@@ -178,84 +146,11 @@ class Bench:
             "QoE events (flood)": events,
         }
 
-    async def one(self, client: aiohttp.ClientSession, kind: str, index: int, scheduled: float,
-                  into: ClassResult) -> None:  # fmt: skip
-        # Restarts replace their account's session: they get accounts of their own, so the
-        # flood's events never name a session a restart just ended.
-        group = self.starters if kind == "session start" else self.watchers
-        viewer = group[index % len(group)]
-        auth = {"Authorization": f"Bearer {viewer['token']}"}
-        if kind == "heartbeat":
-            self.positions[viewer["profile_id"]] += 100
-            position = self.positions[viewer["profile_id"]]
-            method, path = "PUT", f"/v1/profiles/{viewer['profile_id']}/progress"
-            body: dict[str, Any] = {
-                "title_id": viewer["title_id"],
-                "asset_id": viewer["asset_id"],
-                "position_ms": position,
-                "state": "playing",
-                "ts_ms": 1_000_000 + position,
-                "session_id": viewer["session_id"],
-            }
-        else:
-            method, path = "POST", "/v1/playback/sessions"
-            body = {
-                "profile_id": viewer["profile_id"],
-                "title_id": viewer["title_id"],
-                "device": {"device_id": f"bench-{index % len(group)}", "platform": "web"},
-            }
-        if kind == "hello":  # the generator's own ceiling: Serve's do-nothing endpoint
-            method, path, body = "GET", "/bench/hello/", None
-        try:
-            async with client.request(method, path, headers=auth, json=body) as response:
-                raw = await response.read()
-                status, retry = response.status, "Retry-After" in response.headers
-            if kind == "session start" and status == 201:
-                viewer["session_id"] = json.loads(raw)["session_id"]
-        except (aiohttp.ClientError, TimeoutError):
-            status, retry = None, False
-        into.add(status, retry, (time.monotonic() - scheduled) * 1000)
-
     def set_shedding(self, enabled: bool) -> None:
         user_config = {**(self.stack.user_config or {}), "shedding": {"enabled": enabled}}
         # A user_config change: the replicas reconfigure, no restart.
         self.stack.deploy(user_config, f"ray_config.shedding-{enabled}.yaml")
         time.sleep(2)
-
-
-async def prepare(stack: LocalStack, count: int) -> list[dict[str, str]]:
-    """Accounts with a session each on a movie (the heartbeaters and the flood's sessions)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = await asyncio.to_thread(
-            provision_into, stack.env(), count, Path(tmp) / "a.json", "premium=1"
-        )
-        accounts = json.loads(path.read_text())["accounts"]
-    viewers = []
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as client:
-        auth0 = {"Authorization": f"Bearer {accounts[0]['access_token']}"}
-        browse = await client.get("/v1/content/browse", headers=auth0, params={"limit": 50})
-        browse.raise_for_status()
-        title_id = next(t["id"] for t in browse.json()["content"] if t.get("type") != "series")
-        for index, account in enumerate(accounts):
-            auth = {"Authorization": f"Bearer {account['access_token']}"}
-            body = {
-                "profile_id": account["profile_id"],
-                "title_id": title_id,
-                "device": {"device_id": f"bench-{index}", "platform": "web"},
-            }
-            started = await client.post("/v1/playback/sessions", headers=auth, json=body)
-            started.raise_for_status()
-            session = started.json()
-            viewers.append(
-                {
-                    "token": account["access_token"],
-                    "profile_id": account["profile_id"],
-                    "title_id": title_id,
-                    "asset_id": session["asset_id"],
-                    "session_id": session["session_id"],
-                }
-            )
-    return viewers
 
 
 def write_report(out: Path, passes: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:

@@ -40,6 +40,20 @@ async def test_wrong_method_405_and_missing_token_401(app: App) -> None:
     assert response.headers["X-Request-Id"].startswith("req_")
 
 
+async def test_a_match_made_by_the_ingress_is_used_as_is(app: App) -> None:
+    # The ingress matches once (it must know whether the route streams its body) and hands
+    # the match over: handle must answer from it, the 404/405 errors included.
+    matched = app.match("PATCH", "/v1/users/profiles")
+    response = await app.handle(Request("PATCH", "/v1/users/profiles"), matched)
+    assert response.status == 405 and "GET" in response.headers["Allow"]
+    health = app.match("GET", "/healthz")
+    assert not isinstance(health, Exception)
+    response = await app.handle(Request("GET", "/some/other/path"), health)
+    assert response.status == 200  # answered from the match handed over, not re-matched
+    response = await app.handle(Request("GET", "/healthz"), app.match("GET", "/v1/nowhere"))
+    assert response.status == 404
+
+
 async def test_register_validates_and_returns_201(app: App) -> None:
     bad = await app.handle(
         Request("POST", "/v1/auth/register", body=b'{"email": "x@y.io", "password": 1}')
