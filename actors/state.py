@@ -28,7 +28,6 @@ from core.protocol import (
     Touch,
 )
 
-WATCHED_FRACTION = 0.95
 CLEAN_ENTRY_TTL_MS = 10 * 60_000  # flushed progress stays cached this long for ordering checks
 
 ProgressKey = tuple[str, str]  # (profile_id, asset_id)
@@ -182,23 +181,22 @@ class ShardState:
     # -- progress ---------------------------------------------------------------------------
 
     def _beat(self, op: Heartbeat, changes: Changes) -> AnyResult:
-        key = (op.profile_id, op.asset_id)
+        report = op.position
+        key = (report.profile_id, report.asset_id)
         current = self.buffer.get(key)
-        accepted = current is None or op.client_ts_ms > current.client_ts_ms
+        accepted = current is None or report.client_ts_ms > current.client_ts_ms
         finished = False
         if accepted:
-            watched = op.state == "finished" or (
-                op.duration_ms > 0 and op.position_ms >= WATCHED_FRACTION * op.duration_ms
-            )
+            watched = report.reaches_watched()
             entry = Progress(
                 account_id=op.account_id,
-                profile_id=op.profile_id,
-                title_id=op.title_id,
-                asset_id=op.asset_id,
-                position_ms=op.position_ms,
-                duration_ms=op.duration_ms,
-                state=op.state,
-                client_ts_ms=op.client_ts_ms,
+                profile_id=report.profile_id,
+                title_id=report.title_id,
+                asset_id=report.asset_id,
+                position_ms=report.position_ms,
+                duration_ms=report.duration_ms,
+                state=report.state,
+                client_ts_ms=report.client_ts_ms,
                 updated_at_ms=op.now_ms,
                 watched=watched,
                 version=(current.version + 1) if current else 1,
@@ -209,11 +207,11 @@ class ShardState:
             # The transition, seen here once: later beats past 95 % are not new finishes.
             finished = watched and (current is None or not current.watched)
             if finished:
-                changes.finishes.append(op.title_id)
+                changes.finishes.append(report.title_id)
         session = self._session_for(op)
         if session is not None:
             if accepted:
-                session.position_ms, session.state = op.position_ms, op.state
+                session.position_ms, session.state = report.position_ms, report.state
             self._renew(session, op.now_ms, op.lease_ttl_ms, changes)
         return Done(session=session, accepted=accepted, finished=finished)
 
@@ -223,8 +221,8 @@ class ShardState:
         candidates = [
             s
             for s in self.active(op.account_id)
-            if s.profile_id == op.profile_id
-            and s.asset_id == op.asset_id
+            if s.profile_id == op.position.profile_id
+            and s.asset_id == op.position.asset_id
             and s.lease_expires_ms > op.now_ms
         ]
         return max(candidates, key=lambda s: s.started_at_ms, default=None)

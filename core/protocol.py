@@ -35,8 +35,15 @@ class StartSession(Op, tag="start", kw_only=True):
     duration_ms: int
 
 
-class Heartbeat(Op, tag="beat", kw_only=True):
-    """A progress update; renews the lease of the session it belongs to, if any."""
+WATCHED_FRACTION = 0.95  # a position at or past this share of the asset counts as watched
+
+
+class Position(msgspec.Struct, kw_only=True):
+    """Where a profile is in one asset, as its player reported it: the one shape of a progress
+    update. A heartbeat carries it to the shard (:class:`Heartbeat`); the shard buffers and
+    journals it with what it decided (:class:`Progress`, the same fields and a few more); the
+    flush writes those fields to MongoDB and the viewing history reads them back
+    (``api.activity.history.Viewing``, again a Position)."""
 
     profile_id: str
     title_id: str
@@ -45,6 +52,18 @@ class Heartbeat(Op, tag="beat", kw_only=True):
     duration_ms: int
     state: PlaybackState
     client_ts_ms: int  # the player's clock: last write wins by this, never by arrival
+
+    def reaches_watched(self) -> bool:
+        """The 95 % rule: finished, or at or past 95 % of the asset."""
+        return self.state == "finished" or (
+            self.duration_ms > 0 and self.position_ms >= WATCHED_FRACTION * self.duration_ms
+        )
+
+
+class Heartbeat(Op, tag="beat", kw_only=True):
+    """A progress update; renews the lease of the session it belongs to, if any."""
+
+    position: Position
     session_id: str | None = None
     lease_ttl_ms: int = 60_000
 
@@ -112,19 +131,14 @@ class Session(msgspec.Struct, kw_only=True):
     errors: int = 0
 
 
-class Progress(msgspec.Struct, kw_only=True):
-    """The latest position of one profile in one asset: what the buffer coalesces to."""
+class Progress(Position, kw_only=True):
+    """The latest accepted :class:`Position` of one profile in one asset, what the buffer
+    coalesces to, with what the shard decided about it. (Flat, a subclass rather than a
+    wrapper: the journal's entries keep the same encoding.)"""
 
     account_id: str
-    profile_id: str
-    title_id: str
-    asset_id: str
-    position_ms: int
-    duration_ms: int
-    state: PlaybackState
-    client_ts_ms: int
-    updated_at_ms: int
-    watched: bool
+    updated_at_ms: int  # arrival, by the ingress's clock
+    watched: bool  # :meth:`Position.reaches_watched` when accepted
     version: int = 0  # bumps on every accepted update; the flush deletes what it wrote
 
 

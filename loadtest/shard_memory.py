@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 from actors.state import Changes, ShardState
-from core.protocol import Heartbeat, StartSession
+from core.protocol import Heartbeat, Position, StartSession
 
 
 def bytes_per_session(count: int = 10_000) -> float:
@@ -35,13 +35,15 @@ def bytes_per_session(count: int = 10_000) -> float:
             Heartbeat(
                 account_id=account,
                 now_ms=1,
-                profile_id=f"prof_{i:016x}",
-                title_id="t_000001",
-                asset_id="a_000001_m",
-                position_ms=1000,
-                duration_ms=6_000_000,
-                state="playing",
-                client_ts_ms=1,
+                position=Position(
+                    profile_id=f"prof_{i:016x}",
+                    title_id="t_000001",
+                    asset_id="a_000001_m",
+                    position_ms=1000,
+                    duration_ms=6_000_000,
+                    state="playing",
+                    client_ts_ms=1,
+                ),
                 session_id=f"ps_{i:020x}",
             ),
             changes,

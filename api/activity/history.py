@@ -14,16 +14,14 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from core.protocol import progress_id
+from core.protocol import Position, progress_id
 from core.storage import Document
 
 
-class Viewing(msgspec.Struct, kw_only=True):
-    profile_id: str
-    title_id: str
-    asset_id: str
-    position_ms: int
-    duration_ms: int
+class Viewing(Position, kw_only=True):
+    """A progress document as stored: the :class:`~core.protocol.Position` the shard flushed,
+    whether it counted as watched, and when it arrived."""
+
     watched: bool = False
     updated_at: datetime
 

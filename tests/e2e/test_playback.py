@@ -609,6 +609,8 @@ async def test_a_movie_resumes_from_the_shard_and_else_from_mongodb(
                 "asset_id": asset_id,
                 "position_ms": 42_000,
                 "duration_ms": 10**7,
+                "state": "paused",
+                "client_ts_ms": 1_000,
                 "watched": False,
                 "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
             }

@@ -14,6 +14,7 @@ from core.protocol import (
     AnyOp,
     Done,
     Heartbeat,
+    Position,
     Refused,
     StartSession,
     decode_ops,
@@ -79,13 +80,15 @@ def _beat(account: str, position: int, ts: int) -> Heartbeat:
     return Heartbeat(
         account_id=account,
         now_ms=2_000,
-        profile_id=f"p-{account}",
-        title_id="t1",
-        asset_id="a1",
-        position_ms=position,
-        duration_ms=100_000,
-        state="playing",
-        client_ts_ms=ts,
+        position=Position(
+            profile_id=f"p-{account}",
+            title_id="t1",
+            asset_id="a1",
+            position_ms=position,
+            duration_ms=100_000,
+            state="playing",
+            client_ts_ms=ts,
+        ),
     )
 
 

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from actors.state import Changes, ShardState
-from core.protocol import Done, GetSession, Heartbeat, Refused, StartSession, StopSession, Touch
+from core.protocol import (
+    Done,
+    GetSession,
+    Heartbeat,
+    Position,
+    Refused,
+    StartSession,
+    StopSession,
+    Touch,
+)
 
 TTL = 60_000
 
@@ -32,13 +41,15 @@ def beat(
     return Heartbeat(
         account_id="acc",
         now_ms=now,
-        profile_id="p",
-        title_id="t",
-        asset_id="a",
-        position_ms=position,
-        duration_ms=100_000,
-        state=state,  # type: ignore[arg-type]
-        client_ts_ms=ts,
+        position=Position(
+            profile_id="p",
+            title_id="t",
+            asset_id="a",
+            position_ms=position,
+            duration_ms=100_000,
+            state=state,  # type: ignore[arg-type]
+            client_ts_ms=ts,
+        ),
         session_id=session,
     )
 
